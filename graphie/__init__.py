@@ -1,0 +1,33 @@
+"""graphie: multimodal entity and relation extraction from social-media posts.
+
+    import graphie
+    result = graphie.extract("Obama and Michelle at the White House", "photo.jpg")
+"""
+
+from .errors import (
+    DatasetFormatError,
+    GraphieError,
+    ImageError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelLoadError,
+    UnknownComponentError,
+)
+from .types import Entity, Extraction, Post, Relation, Span
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DatasetFormatError",
+    "Entity",
+    "Extraction",
+    "GraphieError",
+    "ImageError",
+    "InvalidInputError",
+    "MissingDependencyError",
+    "ModelLoadError",
+    "Post",
+    "Relation",
+    "Span",
+    "UnknownComponentError",
+]

@@ -1,0 +1,54 @@
+"""Component registries: detectors, encoders, alignments and heads are chosen by name.
+
+    @detectors.register("default")
+    class DefaultDetector: ...
+
+    detector = detectors.create("default", max_objects=10)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Generic, TypeVar
+
+from .errors import UnknownComponentError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A named table of factories (classes or functions) for one kind of component."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._factories: dict[str, Callable[..., T]] = {}
+
+    def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        def decorator(factory: Callable[..., T]) -> Callable[..., T]:
+            if name in self._factories and self._factories[name] is not factory:
+                raise ValueError(f"{self.kind} {name!r} is already registered")
+            self._factories[name] = factory
+            return factory
+
+        return decorator
+
+    def get(self, name: str) -> Callable[..., T]:
+        try:
+            return self._factories[name]
+        except KeyError:
+            known = ", ".join(sorted(self._factories)) or "none"
+            raise UnknownComponentError(f"unknown {self.kind} {name!r}; known: {known}") from None
+
+    def create(self, name: str, **kwargs: Any) -> T:
+        return self.get(name)(**kwargs)
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._factories
+
+
+detectors: Registry = Registry("detector")
+encoders: Registry = Registry("encoder")
+alignments: Registry = Registry("alignment")
+heads: Registry = Registry("head")

