@@ -10,6 +10,38 @@ Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) in pixels, x1 > x0, 
 
 IMAGE_LABEL = "image"  # label of the whole-image node, always object 0
 
+SPATIAL_PREDICATES: tuple[str, ...] = (
+    "left of", "right of", "above", "below", "overlaps", "contains", "inside", "near",
+)
+# Predicates the caption parser produces most (lemmatised verbs, verb + preposition, and
+# bare prepositions), the vocabulary of scene-graph benchmarks (near, holding, wearing, ...).
+CAPTION_PREDICATES: tuple[str, ...] = (
+    "on", "in", "with", "of", "at", "by", "for", "from", "to", "under", "over", "behind",
+    "in front of", "next to", "beside", "between", "into", "through", "along", "across", "around",
+    "against", "during", "and",
+    "have", "hold", "wear", "carry", "ride", "sit on", "sit in", "stand on", "stand in",
+    "stand next to", "walk on", "walk in", "walk down", "lie on", "lay on", "play", "play with",
+    "play in", "look at", "watch", "eat", "drink", "use", "pose with", "pose for", "talk to",
+    "speak at", "perform on", "hang on", "cover", "show", "feature", "read", "write", "give",
+    "hug", "kiss", "shake", "meet", "celebrate", "attend",
+)
+PREDICATES: tuple[str, ...] = ("<pad>", *SPATIAL_PREDICATES, *CAPTION_PREDICATES, "other")
+_PREDICATE_INDEX = {p: i for i, p in enumerate(PREDICATES)}
+
+
+def predicate_id(name: str) -> int:
+    """Index of ``name`` in :data:`PREDICATES`; unknown predicates back off to their verb
+    (``"sit beside"`` → ``"sit"`` is unknown → ...), then their last word as a preposition
+    (``"sit beside"`` → ``"beside"``), then ``"other"``."""
+    key = " ".join(name.lower().split())
+    if key in _PREDICATE_INDEX:
+        return _PREDICATE_INDEX[key]
+    words = key.split()
+    for candidate in (words[0] if words else "", words[-1] if words else ""):
+        if candidate in _PREDICATE_INDEX and candidate != "<pad>":
+            return _PREDICATE_INDEX[candidate]
+    return _PREDICATE_INDEX["other"]
+
 
 @dataclass
 class SceneObject:
@@ -86,6 +118,80 @@ class SceneGraph:
             "objects": [o.to_dict() for o in self.objects],
             "edges": [e.to_dict() for e in self.edges],
         }
+
+    def top(self, max_objects: int = 10) -> "SceneGraph":
+        """The whole-image node plus the ``max_objects`` highest-scoring other objects (by
+        score, ties in input order), with edges remapped and edges to dropped objects removed."""
+        if max_objects < 0:
+            raise ValueError(f"max_objects must be >= 0, got {max_objects}")
+        if not self.objects:
+            return SceneGraph([], [], self.width, self.height, self.image_id)
+        rest = sorted(range(1, len(self.objects)), key=lambda i: -float(self.objects[i].score))
+        keep = [0, *rest[:max_objects]]
+        new_index = {old: new for new, old in enumerate(keep)}
+        edges = [
+            SceneEdge(new_index[e.subject], e.predicate, new_index[e.object])
+            for e in self.edges
+            if e.subject in new_index and e.object in new_index
+        ]
+        return SceneGraph([self.objects[i] for i in keep], edges, self.width, self.height, self.image_id)
+
+    def to_networkx(self):
+        """A ``networkx.MultiDiGraph``: node ``i`` carries the object's fields, each edge its
+        ``predicate`` (a pair of objects can hold several predicates, e.g. left of + near)."""
+        import networkx as nx
+
+        g = nx.MultiDiGraph(image_id=self.image_id, width=self.width, height=self.height)
+        for i, o in enumerate(self.objects):
+            g.add_node(i, label=o.label, score=o.score, box=o.box, source=o.source, text=o.text, feature=o.feature)
+        for e in self.edges:
+            g.add_edge(e.subject, e.object, predicate=e.predicate)
+        return g
+
+    def to_pyg(self):
+        """A ``torch_geometric.data.Data``: ``x`` the region features ([N, D]; objects without
+        one get zeros) or ``None`` when no object has one; ``box`` [N, 4] in pixels (the image
+        node gets the full frame, box-less caption nodes zeros) with ``has_box`` [N];
+        ``score`` [N]; ``edge_index`` [2, E]; ``edge_type`` [E] ids into :data:`PREDICATES`;
+        ``labels`` and ``texts`` as lists."""
+        import torch
+        from torch_geometric.data import Data
+
+        n = len(self.objects)
+        dims = {len(o.feature) for o in self.objects if o.feature is not None}
+        if len(dims) > 1:
+            raise ValueError(f"scene graph {self.image_id!r} mixes feature sizes {sorted(dims)}")
+        x = None
+        if dims:
+            x = torch.zeros(n, dims.pop())
+            for i, o in enumerate(self.objects):
+                if o.feature is not None:
+                    x[i] = torch.tensor(o.feature, dtype=torch.float32)
+        box = torch.zeros(n, 4)
+        has_box = torch.zeros(n, dtype=torch.bool)
+        for i, o in enumerate(self.objects):
+            b = o.box
+            if b is None and i == 0 and self.width and self.height:
+                b = (0.0, 0.0, float(self.width), float(self.height))
+            if b is not None:
+                box[i] = torch.tensor(b, dtype=torch.float32)
+                has_box[i] = True
+        if self.edges:
+            edge_index = torch.tensor([[e.subject for e in self.edges], [e.object for e in self.edges]], dtype=torch.long)
+        else:
+            edge_index = torch.zeros(2, 0, dtype=torch.long)
+        edge_type = torch.tensor([predicate_id(e.predicate) for e in self.edges], dtype=torch.long)
+        return Data(
+            x=x,
+            box=box,
+            has_box=has_box,
+            score=torch.tensor([float(o.score) for o in self.objects], dtype=torch.float32),
+            edge_index=edge_index,
+            edge_type=edge_type,
+            labels=[o.label for o in self.objects],
+            texts=[o.text for o in self.objects],
+            num_nodes=n,
+        )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SceneGraph":
