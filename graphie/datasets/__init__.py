@@ -1,0 +1,37 @@
+"""Readers of the multimodal IE benchmarks, JMERE construction and dataset statistics.
+
+- :func:`read_mnre`: MNRE (v1 and v2) relation classification lines;
+- :func:`read_twitter`: Twitter-2015/2017 MNER CoNLL with ``IMGID`` lines (+ :func:`read_captions`);
+- :func:`read_pgim`: PGIM's Twitter-2015 with LLM auxiliary knowledge as ``context``;
+- :func:`jmere_from_mnre`, :func:`read_jmere`, :func:`write_jmere`: joint entity-relation data;
+- :func:`read_dataset` by format name, :func:`dataset_stats`.
+
+Every reader returns gold-annotated :class:`graphie.Post` s and raises
+:class:`graphie.DatasetFormatError` naming the file and line of a malformed line.
+"""
+
+from .captions import read_captions
+from .jmere import JMERE_ENTITY_TYPES, JMERE_RELATIONS, jmere_from_mnre, read_jmere, write_jmere
+from .mnre import MNRE_ENTITY_TYPE, MNRE_NONE, parse_mnre_label, read_mnre
+from .pgim import PGIM_EOS, read_pgim
+from .stats import DATASET_FORMATS, dataset_stats, read_dataset
+from .twitter import read_twitter
+
+__all__ = [
+    "DATASET_FORMATS",
+    "JMERE_ENTITY_TYPES",
+    "JMERE_RELATIONS",
+    "MNRE_ENTITY_TYPE",
+    "MNRE_NONE",
+    "PGIM_EOS",
+    "dataset_stats",
+    "jmere_from_mnre",
+    "parse_mnre_label",
+    "read_captions",
+    "read_dataset",
+    "read_jmere",
+    "read_mnre",
+    "read_pgim",
+    "read_twitter",
+    "write_jmere",
+]
