@@ -1,0 +1,41 @@
+"""``graphie parse-text``: the dependency graph of a text as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import print_json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "parse-text",
+        help="parse a text into its dependency graph (JSON on stdout)",
+        description='Print {"tokens": [...], "pos": [...], "arcs": [{"head": i, "dep": j, "label": ...}]} '
+        "for TEXT; arcs index into tokens, the root has no arc.",
+    )
+    p.add_argument("text", metavar="TEXT", help='the text; "-" reads it from stdin')
+    p.add_argument(
+        "--tokens",
+        action="store_true",
+        help="TEXT is pre-tokenised: whitespace-separated words, kept exactly as given",
+    )
+    p.add_argument("--model", default=None, help="spaCy pipeline (default: the packaged en_core_web_sm 3.8)")
+    p.set_defaults(func=run_parse_text)
+
+
+def run_parse_text(args: argparse.Namespace) -> int:
+    from parsers.nlp import DEFAULT_SPACY_MODEL
+    from parsers.text import parse_text
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    graph = parse_text(text.split() if args.tokens else text, model=args.model or DEFAULT_SPACY_MODEL)
+    print_json(
+        {
+            "tokens": graph.tokens,
+            "pos": graph.pos,
+            "arcs": [{"head": h, "dep": d, "label": label} for h, d, label in graph.arcs],
+        }
+    )
+    return 0
