@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections import Counter
 from typing import Any, Callable
@@ -30,11 +31,10 @@ def read_dataset(fmt: str, path: str | os.PathLike, **kw: Any) -> list[Post]:
     if reader is None:
         raise InvalidInputError(f"unknown dataset format {fmt!r}; choose from {', '.join(DATASET_FORMATS)}")
     try:
-        return reader(path, **kw)
+        inspect.signature(reader).bind(path, **kw)
     except TypeError as exc:
-        if "argument" in str(exc):
-            raise InvalidInputError(f"format {fmt!r}: {exc}") from None
-        raise
+        raise InvalidInputError(f"format {fmt!r}: {exc}") from None
+    return reader(path, **kw)
 
 
 def dataset_stats(posts: list[Post]) -> dict[str, Any]:
