@@ -1,0 +1,18 @@
+"""Cross-graph alignment: carry scene-graph evidence into token states.
+
+Modules are chosen by name from :data:`graphie.registry.alignments`: ``none`` (text only),
+``mega`` (structural + semantic alignment) and ``eega`` (optimal-transport node and
+Gromov-Wasserstein edge alignment, then cross-attention)::
+
+    alignment = alignments.create("eega", dim=384, alpha=0.4, lam=0.6)
+    out = alignment(text, text_mask, text_adj, objects, object_mask, object_adj)
+"""
+
+from . import eega, mega  # noqa: F401  (register the modules)
+from .base import Alignment, AlignmentOutput, NoAlignment
+from .eega import EEGAAlignment
+from .mega import MEGAAlignment
+from .scene_encoder import SceneBatch, SceneEncoder
+
+__all__ = ["Alignment", "AlignmentOutput", "NoAlignment", "MEGAAlignment", "EEGAAlignment", "SceneBatch",
+           "SceneEncoder"]
