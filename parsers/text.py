@@ -97,7 +97,7 @@ _MARKUP_TAGS = {
     "rt": ("X", "XX"),
 }
 _NEVER_PARSED = frozenset({"url", "emoji", "rt"})
-_INVISIBLE = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_INVISIBLE_RE = regex.compile(r"[[\p{Cc}\p{Cf}]--[\u200c\u200d\U000e0020-\U000e007f]]", regex.V1)
 
 
 def _markup_kind(word: str) -> str | None:
@@ -354,15 +354,19 @@ class TextParser:
         words: list[str] = []
         starts: list[int] = []
 
+        # Control and format characters (but the joiners inside emoji and scripts) separate
+        # words like spaces; replacing them one for one keeps the offsets.
+        clean = _INVISIBLE_RE.sub(" ", text)
+
         def add_plain(begin: int, end: int) -> None:
-            if begin < end and not text[begin:end].isspace():
-                for tok in self.nlp.tokenizer(text[begin:end]):
-                    if not all(unicodedata.category(ch) in _INVISIBLE for ch in tok.text):
+            if begin < end and not clean[begin:end].isspace():
+                for tok in self.nlp.tokenizer(clean[begin:end]):
+                    if not tok.is_space:
                         words.append(tok.text)
                         starts.append(begin + tok.idx)
 
         last = 0
-        for match in _PROTECTED_RE.finditer(text):
+        for match in _PROTECTED_RE.finditer(clean):
             add_plain(last, match.start())
             words.append(match.group())
             starts.append(match.start())
