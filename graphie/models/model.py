@@ -1,0 +1,312 @@
+"""GraphieModel: encoder -> dependency-graph attribute transformer -> (scene-graph alignment)
+-> multi-channel pair features -> grid tagging head (or CRF), composed from named parts.
+
+A saved model is a folder: ``config.json`` (the :class:`ModelConfig` and the encoder
+reference), ``model.safetensors`` (all weights), ``cooccurrence.json`` when the PMI channel is
+on, and ``encoder/`` (tokenizer + architecture) unless the encoder is the packaged MiniLM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import InvalidInputError, ModelLoadError
+from ..types import Entity, Extraction, Post, Relation, Span
+from .attribute import AttributeTransformer
+from .config import ModelConfig
+from .crf import CRFTagger
+from .encoder import TransformerEncoder, is_packaged
+from .grid import GridHead, decode_entities, decode_relations, entity_loss, relation_loss
+from .pair_features import CooccurrenceStats, MultiChannelPairFeatures
+
+CONFIG_FILE, WEIGHTS_FILE, COOC_FILE, ENCODER_DIR = "config.json", "model.safetensors", "cooccurrence.json", "encoder"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelOutput:
+    loss: Tensor | None
+    entity_logits: Tensor | None = None  # [B, n, n, T]
+    relation_logits: Tensor | None = None  # [B, n, n, R + 1]
+    pair_logits: Tensor | None = None  # [P, R + 1] (mnre)
+    emissions: Tensor | None = None  # [B, n, 2T + 1] (crf)
+    alignment: Tensor | None = None  # [B, n, m] token-object weights
+    graph_loss: Tensor | None = None
+
+
+def _create_alignment(config: ModelConfig, dim: int) -> tuple[nn.Module | None, nn.Module | None]:
+    """The configured alignment and scene encoder; ``(None, None)`` for ``"none"``."""
+    if config.alignment == "none":
+        return None, None
+    from ..alignment import SceneEncoder  # registers the alignments
+    from ..registry import alignments
+
+    return alignments.create(config.alignment, dim=dim, **config.alignment_options), SceneEncoder(dim, **config.scene_options)
+
+
+class GraphieModel(nn.Module):
+    """Multimodal entity and relation extractor; see the module docstring for its parts."""
+
+    def __init__(self, config: ModelConfig, cooccurrence: CooccurrenceStats | None = None,
+                 encoder: TransformerEncoder | None = None):
+        super().__init__()
+        from parsers.text import DEP_LABELS, POS_TAGS
+
+        config.validate()
+        self.config = config
+        self.encoder = encoder or TransformerEncoder(config.encoder, config.pooling, config.max_length,
+                                                     config.max_context_length)
+        d = self.encoder.dim
+        self.cooccurrence = cooccurrence
+        self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
+                                              config.gnn_heads, config.dropout) if config.gnn_layers else None)
+        self.marker = None
+        if config.task == "mnre" and config.mark_given_entities:
+            self.marker = nn.Embedding(2, d)
+            nn.init.zeros_(self.marker.weight)  # starts as the plain encoder
+        self.alignment, self.scene_encoder = _create_alignment(config, d)
+        self.pairs = MultiChannelPairFeatures(d, config.pair_channels, len(POS_TAGS), config.pair_dim,
+                                              config.max_distance, dropout=config.dropout)
+        if config.head == "crf":
+            self.crf, self.grid = CRFTagger(d, config.entity_types, config.dropout), None
+        else:
+            self.crf = None
+            self.grid = GridHead(d, self.pairs.out_dim, config.grid_dim, len(config.entity_types),
+                                 len(config.relation_labels), entities=config.task != "mnre",
+                                 relations=config.task != "ner", dropout=config.dropout)
+        weight = torch.ones(len(config.relation_labels) + 1)
+        weight[0] = config.none_weight
+        self.register_buffer("class_weight", weight, persistent=False)
+        self._collator = None
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def collator(self):
+        if self._collator is None:
+            from ..training.batching import Collator
+
+            self._collator = Collator(self.config, self.encoder, self.cooccurrence)
+        return self._collator
+
+    def word_states(self, batch) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Word states after encoder, marker, dependency GNN and alignment: ``[B, n, d]``."""
+        mask = batch.word_mask
+        h = self.encoder(batch.encoded)
+        if self.marker is not None:
+            h = h + self.marker(batch.marker) * mask.unsqueeze(-1)
+        if self.text_gnn is not None and batch.edge_index.numel():
+            x = self.text_gnn(h[mask], batch.edge_index, batch.edge_type)  # nodes in row-major order
+            h = h.masked_scatter(mask.unsqueeze(-1), x.to(h.dtype))
+        align = graph_loss = None
+        if self.alignment is not None:
+            objects, object_mask, object_adj = self.scene_encoder(batch.scene, self.encoder.embed_phrases)
+            out = self.alignment(h, mask, batch.text_adj, objects, object_mask, object_adj)
+            h, align, graph_loss = out.states, out.alignment, out.loss
+        return h, align, graph_loss
+
+    def forward(self, batch) -> ModelOutput:
+        cfg = self.config
+        mask = batch.word_mask
+        h, align, graph_loss = self.word_states(batch)
+        h, pair = self.pairs(h, mask, batch.pos, batch.distance, batch.pmi)
+        out = ModelOutput(loss=None, alignment=align, graph_loss=graph_loss)
+        losses = []
+        if self.crf is not None:
+            out.emissions = self.crf(h)
+            if batch.bio_tags is not None:
+                losses.append(self.crf.loss(out.emissions, batch.bio_tags, mask))
+        else:
+            grid = self.grid(h, pair)
+            out.entity_logits, out.relation_logits = grid.entity_logits, grid.relation_logits
+            if grid.entity_logits is not None and batch.entity_targets is not None:
+                losses.append(entity_loss(grid.entity_logits, batch.entity_targets, batch.entity_mask,
+                                          cfg.entity_pos_weight))
+            if cfg.task == "jmere" and batch.relation_targets is not None:
+                losses.append(relation_loss(grid.relation_logits, batch.relation_targets, batch.relation_mask,
+                                            self.class_weight))
+            if cfg.task == "mnre":
+                # vote: mean of each pair's cell logits
+                cells = grid.relation_logits[batch.pair_index].float()  # [P, n, n, R+1]
+                out.pair_logits = torch.einsum("pij,pijr->pr", batch.pair_weights.float(), cells)
+                if batch.pair_labels is not None and len(batch.pair_labels):
+                    losses.append(F.cross_entropy(out.pair_logits, batch.pair_labels, weight=self.class_weight))
+        if losses:
+            out.loss = sum(losses)
+            if graph_loss is not None:
+                out.loss = out.loss + cfg.graph_loss_weight * graph_loss
+        return out
+
+    # ------------------------------------------------------------------ prediction
+    @torch.no_grad()
+    def predict(self, posts: Sequence[Post], scene_graphs: Sequence[Any] | None = None, batch_size: int = 32,
+                graphs: Sequence[Any] | None = None, threshold: float = 0.5) -> list[Extraction]:
+        """Entities (word spans, character offsets, scores) and directed relations of each post.
+
+        ``scene_graphs[i]`` is the image evidence of ``posts[i]`` (or ``None``); ``graphs`` are
+        precomputed text graphs. For task ``mnre`` the posts' given relations (head and tail
+        entities) are labelled, ``none_label`` included, one relation per given pair.
+        """
+        from ..training.batching import make_examples, parse_posts
+
+        posts = list(posts)
+        if not posts:
+            return []
+        if not all(isinstance(p, Post) for p in posts):
+            raise InvalidInputError("predict() takes a list of graphie.Post")
+        if self.config.task == "mnre" and any(not p.relations for p in posts):
+            raise InvalidInputError("an mnre model labels given entity pairs: every post needs relations")
+        graphs = list(graphs) if graphs is not None else parse_posts(posts)
+        examples = make_examples(posts, graphs, scene_graphs)
+        was_training = self.training
+        self.eval()
+        results: list[Extraction] = []
+        try:
+            for i in range(0, len(examples), batch_size):
+                chunk = examples[i:i + batch_size]
+                batch = self.collator()(chunk, with_targets=False).to(self.device)
+                with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+                    out = self(batch)
+                results.extend(self._decode(batch, out, threshold))
+        finally:
+            self.train(was_training)
+        return results
+
+    def _decode(self, batch, out: ModelOutput, threshold: float) -> list[Extraction]:
+        cfg = self.config
+        kept = batch.word_mask.sum(1).tolist()
+        ent_probs = torch.sigmoid(out.entity_logits.float()) if out.entity_logits is not None else None
+        rel_probs = torch.softmax(out.relation_logits.float(), -1) if out.relation_logits is not None else None
+        crf_spans = self.crf.decode(out.emissions, batch.word_mask) if out.emissions is not None else None
+        pair_probs = torch.softmax(out.pair_logits.float(), -1).cpu() if out.pair_logits is not None else None
+        results, p = [], 0
+        for b, ex in enumerate(batch.examples):
+            post, graph = ex.post, ex.graph
+
+            def entity(s: int, e: int, t: str, score: float = 1.0) -> Entity:
+                start_char, end_char = graph.char_span(s, e)
+                text = graph.text[start_char:end_char]
+                return Entity(Span(s, e, text, start_char, end_char), t, score)
+
+            entities, relations = [], []
+            if cfg.task == "mnre":
+                for head, tail, _ in ex.relations:
+                    dist = pair_probs[p]
+                    p += 1
+                    k = int(dist.argmax())
+                    label = cfg.none_label if k == 0 else cfg.relation_labels[k - 1]
+                    h_ent = next((x for x in post.entities if x.key == head), None) or entity(*head)
+                    t_ent = next((x for x in post.entities if x.key == tail), None) or entity(*tail)
+                    relations.append(Relation(h_ent, t_ent, label, float(dist[k])))
+                entities = list(post.entities)
+            else:
+                if crf_spans is not None:
+                    found = [(s, e, t, 1.0) for s, e, t in crf_spans[b]]
+                else:
+                    found = decode_entities(ent_probs[b], kept[b], cfg.entity_types, cfg.max_entity_len,
+                                            threshold, nested=False)
+                entities = [entity(s, e, t, score) for s, e, t, score in found]
+                if rel_probs is not None:
+                    for a, c, k, score in decode_relations(rel_probs[b], found, cfg.relation_labels, cfg.relation_cells):
+                        relations.append(Relation(entities[a], entities[c], cfg.relation_labels[k], score))
+            if out.alignment is not None and entities:
+                self._attach_evidence(entities, out.alignment[b], ex.scene_graph)
+            results.append(Extraction(text=graph.text, tokens=list(graph.tokens), entities=entities,
+                                      relations=relations, text_graph=graph, scene_graph=ex.scene_graph, id=post.id))
+        return results
+
+    @staticmethod
+    def _attach_evidence(entities: list[Entity], alignment: Tensor, scene_graph: Any, top: int = 3) -> None:
+        """Each entity's most aligned image objects (mean alignment over its words)."""
+        if scene_graph is None or alignment.numel() == 0:
+            return
+        m = min(alignment.size(1), len(scene_graph.objects))
+        for ent in entities:
+            weights = alignment[ent.span.start:ent.span.end, :m].float().mean(0).cpu()
+            for k in weights.argsort(descending=True)[:top].tolist():
+                if weights[k] > 0:
+                    ent.evidence.append({"object": k, "label": scene_graph.objects[k].label,
+                                         "weight": round(float(weights[k]), 4)})
+
+    # ------------------------------------------------------------------ persistence
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write config.json, model.safetensors (+ cooccurrence.json, encoder/) into ``folder``."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        packaged = is_packaged(self.config.encoder)
+        meta = {"format_version": FORMAT_VERSION, "model": self.config.to_dict(),
+                "encoder_source": "packaged" if packaged else ENCODER_DIR}
+        if not packaged:
+            self.encoder.save_files(folder / ENCODER_DIR)
+        if self.cooccurrence is not None:
+            (folder / COOC_FILE).write_text(json.dumps(self.cooccurrence.to_dict()), encoding="utf-8")
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
+        (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike, device: str | torch.device | None = None) -> "GraphieModel":
+        """Load a folder written by :meth:`save_pretrained`; never unpickles. Raises
+        :class:`ModelLoadError` for a missing folder, file, or weights that do not fit the config."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise ModelLoadError(f"{folder}: not a model folder")
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            if not (folder / name).is_file():
+                raise ModelLoadError(f"{folder}: {name} is missing")
+        try:
+            meta = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+            config = ModelConfig.from_dict(meta["model"])
+            source = meta["encoder_source"]
+        except (json.JSONDecodeError, KeyError, TypeError, InvalidInputError) as exc:
+            raise ModelLoadError(f"{folder / CONFIG_FILE}: not a graphie model config ({exc})") from exc
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelLoadError(f"{folder / CONFIG_FILE}: format_version {meta.get('format_version')!r} is not {FORMAT_VERSION}")
+        cooccurrence = None
+        if "cooccurrence" in config.pair_channels:
+            if not (folder / COOC_FILE).is_file():
+                raise ModelLoadError(f"{folder}: {COOC_FILE} is missing (the config uses the cooccurrence channel)")
+            try:
+                cooccurrence = CooccurrenceStats.from_dict(json.loads((folder / COOC_FILE).read_text(encoding="utf-8")))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                raise ModelLoadError(f"{folder / COOC_FILE}: unreadable ({exc})") from exc
+        path = None
+        if source != "packaged":
+            path = str(folder / ENCODER_DIR)
+            if not Path(path).is_dir():
+                raise ModelLoadError(f"{folder}: {ENCODER_DIR}/ (tokenizer and encoder config) is missing")
+        encoder = TransformerEncoder(config.encoder, config.pooling, config.max_length, config.max_context_length,
+                                     path=path, weights=False)
+        model = cls(config, cooccurrence, encoder)
+        try:
+            state = load_file(str(folder / WEIGHTS_FILE))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelLoadError(f"{folder / WEIGHTS_FILE}: unreadable safetensors file ({exc})") from exc
+        expected = model.state_dict()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
+        if missing or unexpected or wrong:
+            raise ModelLoadError(
+                f"{folder / WEIGHTS_FILE} does not match {CONFIG_FILE}: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}")
+        model.load_state_dict(state)
+        model.eval()
+        if device is not None:
+            model.to(device)
+        return model

@@ -1,0 +1,1 @@
+"""Training and evaluation of :class:`graphie.models.GraphieModel` on the benchmarks."""

@@ -1,0 +1,229 @@
+"""From posts to padded tensors: :class:`Example` (a parsed post with gold labels as word
+spans) and :class:`Collator` (a list of examples -> :class:`Batch`).
+
+The image side plugs in through ``Example.scene_graph`` / ``Batch.scene_graphs``: one
+:class:`parsers.scene.SceneGraph` (or ``None``) per post, collated by
+``graphie.alignment.SceneBatch.collate`` into ``Batch.scene`` whenever the model config names
+an alignment other than ``"none"``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import torch
+from torch import Tensor
+
+from ..errors import InvalidInputError
+from ..models.attribute import dependency_edges
+from ..models.config import ModelConfig
+from ..models.crf import spans_to_bio
+from ..models.grid import encode_entities, encode_relations, entity_cell_mask, relation_block
+from ..types import Post
+
+EntityTuple = tuple[int, int, str]
+
+
+@dataclass
+class Example:
+    """A parsed post with its gold entities ``(start, end, type)`` and relations
+    ``(head, tail, label)`` (``label`` may be the none label for given MNRE pairs)."""
+
+    post: Post
+    graph: Any  # parsers.text.TextGraph
+    scene_graph: Any = None  # parsers.scene.SceneGraph | None
+    entities: list[EntityTuple] = field(default_factory=list)
+    relations: list[tuple[EntityTuple, EntityTuple, str]] = field(default_factory=list)
+
+    @property
+    def words(self) -> list[str]:
+        return list(self.graph.tokens)
+
+
+def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[Any]:
+    """Text graphs of posts; pre-tokenised posts keep their tokens exactly."""
+    from parsers.text import TextParser
+
+    parser = parser or TextParser()
+    items = [p.tokens if p.tokens else p.text for p in posts]
+    for i, item in enumerate(items):
+        if not item or (isinstance(item, str) and not item.strip()):
+            raise InvalidInputError(f"post {i} ({posts[i].id or 'no id'}) has no text")
+    return list(parser.pipe(items))
+
+
+def make_examples(posts: Sequence[Post], graphs: Sequence[Any], scene_graphs: Sequence[Any] | None = None,
+                  merge_pairs: bool = False) -> list[Example]:
+    """Examples from posts and their graphs. ``merge_pairs`` joins posts with the same tokens and
+    image (MNRE lines of one sentence) into one example holding all their pairs."""
+    if len(graphs) != len(posts):
+        raise InvalidInputError(f"{len(posts)} posts but {len(graphs)} text graphs")
+    if scene_graphs is not None and len(scene_graphs) != len(posts):
+        raise InvalidInputError(f"{len(posts)} posts but {len(scene_graphs)} scene graphs")
+    out: list[Example] = []
+    index: dict[tuple, Example] = {}
+    for i, (post, graph) in enumerate(zip(posts, graphs)):
+        entities = [e.key for e in post.entities]
+        relations = [(r.head.key, r.tail.key, r.label) for r in post.relations]
+        key = (tuple(graph.tokens), post.image)
+        if merge_pairs and key in index:
+            ex = index[key]
+            ex.entities.extend(e for e in entities if e not in ex.entities)
+            ex.relations.extend(r for r in relations if r not in ex.relations)
+            continue
+        ex = Example(post, graph, scene_graphs[i] if scene_graphs is not None else None, entities, relations)
+        out.append(ex)
+        if merge_pairs:
+            index[key] = ex
+    return out
+
+
+@dataclass
+class Batch:
+    """Padded tensors of a batch (B posts, at most n words); see :class:`Collator`."""
+
+    examples: list[Example]
+    encoded: Any  # graphie.models.encoder.EncodedBatch
+    word_mask: Tensor  # [B, n] bool
+    pos: Tensor  # [B, n] POS_TAGS ids
+    distance: Tensor  # [B, n, n] tree distance (-1: unreachable)
+    pmi: Tensor  # [B, n, n] PMI bucket ids
+    text_adj: Tensor  # [B, n, n] bool, undirected dependency arcs
+    edge_index: Tensor  # [2, E] over the kept words of the batch, row-major node order
+    edge_type: Tensor  # [E]
+    marker: Tensor  # [B, n] 1 inside a given entity (mnre)
+    entity_targets: Tensor | None = None  # [B, n, n, T]
+    entity_mask: Tensor | None = None  # [B, n, n] cells the entity channel scores
+    relation_targets: Tensor | None = None  # [B, n, n]
+    relation_mask: Tensor | None = None  # [B, n, n]
+    pair_index: Tensor | None = None  # [P] batch row of each given pair (mnre)
+    pair_weights: Tensor | None = None  # [P, n, n] cells voted over for each given pair
+    pair_labels: Tensor | None = None  # [P] 0 = none
+    bio_tags: Tensor | None = None  # [B, n] crf targets
+    scene_graphs: list[Any] = field(default_factory=list)
+    scene: Any = None  # graphie.alignment.SceneBatch when an alignment is configured
+
+    def to(self, device: torch.device | str) -> "Batch":
+        for name, value in list(self.__dict__.items()):
+            if isinstance(value, Tensor):
+                setattr(self, name, value.to(device, non_blocking=True))
+        self.encoded = self.encoded.to(device)
+        if self.scene is not None and hasattr(self.scene, "to"):
+            self.scene = self.scene.to(device)
+        return self
+
+
+class Collator:
+    """Turns examples into a :class:`Batch` for one model (its tokenizer, labels and statistics)."""
+
+    def __init__(self, config: ModelConfig, encoder: Any, cooccurrence: Any = None):
+        from parsers.text import DEP_LABEL_IDS, DEP_LABELS, POS_TAG_IDS
+
+        self.config = config
+        self.encoder = encoder
+        self.cooccurrence = cooccurrence
+        self.dep_ids, self.num_dep = DEP_LABEL_IDS, len(DEP_LABELS)
+        self.pos_ids = POS_TAG_IDS
+        self.rel_index = {label: k + 1 for k, label in enumerate(config.relation_labels)}
+        self.rel_index[config.none_label] = 0
+
+    def __call__(self, examples: Sequence[Example], with_targets: bool = True) -> Batch:
+        cfg = self.config
+        words = [ex.words for ex in examples]
+        contexts = [ex.post.context for ex in examples]
+        encoded = self.encoder.encode(words, contexts)
+        mask = encoded.word_mask
+        B, n = mask.shape
+        kept = mask.sum(1).tolist()
+        pos = torch.zeros(B, n, dtype=torch.long)
+        distance = torch.full((B, n, n), -1, dtype=torch.long)
+        pmi = torch.zeros(B, n, n, dtype=torch.long)
+        adj = torch.zeros(B, n, n, dtype=torch.bool)
+        marker = torch.zeros(B, n, dtype=torch.long)
+        edges, types, offset = [], [], 0
+        for b, ex in enumerate(examples):
+            g, k = ex.graph, kept[b]
+            pos[b, :k] = torch.tensor([self.pos_ids.get(p, 0) for p in g.pos[:k]])
+            distance[b, :k, :k] = torch.as_tensor(g.distance_matrix()[:k, :k])
+            adj[b, :k, :k] = torch.as_tensor(g.adjacency()[:k, :k])
+            if "cooccurrence" in cfg.pair_channels and self.cooccurrence is not None:
+                pmi[b] = self.cooccurrence.bucket_matrix(g.tokens[:k], n)
+            labels = [self.dep_ids.get(d, self.dep_ids["dep"]) for d in g.deps]
+            e, t = dependency_edges(g.heads, labels, self.num_dep, k)
+            edges.extend((s + offset, d + offset) for s, d in e)
+            types.extend(t)
+            offset += k
+            if cfg.task == "mnre" and cfg.mark_given_entities:
+                for s, e_, _ in ex.entities:
+                    marker[b, s:min(e_, k)] = 1
+        batch = Batch(
+            examples=list(examples), encoded=encoded, word_mask=mask, pos=pos, distance=distance, pmi=pmi,
+            text_adj=adj, edge_index=torch.tensor(edges, dtype=torch.long).t().reshape(2, -1),
+            edge_type=torch.tensor(types, dtype=torch.long), marker=marker,
+            scene_graphs=[ex.scene_graph for ex in examples],
+        )
+        if cfg.alignment != "none":
+            from graphie.alignment import SceneBatch
+
+            batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects)
+        if cfg.task == "mnre":
+            self._pairs(batch, kept, with_targets)
+        if with_targets:
+            self._targets(batch, kept)
+        return batch
+
+    def _pairs(self, batch: Batch, kept: list[int], with_targets: bool) -> None:
+        """Given entity pairs (mnre): which cells each pair reads, and its gold label."""
+        n = batch.word_mask.size(1)
+        index, weights, labels = [], [], []
+        for b, ex in enumerate(batch.examples):
+            for head, tail, label in ex.relations:
+                index.append(b)
+                weights.append(relation_block(_clip(head, kept[b]), _clip(tail, kept[b]), n, self.config.relation_cells))
+                if with_targets:
+                    if label not in self.rel_index:
+                        raise InvalidInputError(f"post {ex.post.id}: relation label {label!r} unknown to the model")
+                    labels.append(self.rel_index[label])
+        batch.pair_index = torch.tensor(index, dtype=torch.long)
+        batch.pair_weights = torch.stack(weights) if weights else torch.zeros(0, n, n)
+        if with_targets:
+            batch.pair_labels = torch.tensor(labels, dtype=torch.long)
+
+    def _targets(self, batch: Batch, kept: list[int]) -> None:
+        cfg = self.config
+        B, n = batch.word_mask.shape
+        if cfg.task in ("ner", "jmere") and cfg.head == "grid":
+            batch.entity_targets = torch.stack([encode_entities(ex.entities, cfg.entity_types, n) for ex in batch.examples])
+            batch.entity_mask = torch.stack([entity_cell_mask(n, k, cfg.max_entity_len) for k in kept])
+        if cfg.head == "crf":
+            batch.bio_tags = torch.tensor([spans_to_bio(ex.entities, cfg.entity_types, n) for ex in batch.examples])
+        if cfg.task == "jmere":
+            batch.relation_targets = torch.stack(
+                [encode_relations(ex.relations, cfg.relation_labels, n, cfg.relation_cells) for ex in batch.examples])
+            pair_ok = batch.word_mask.unsqueeze(1) & batch.word_mask.unsqueeze(2)
+            batch.relation_mask = pair_ok & ~torch.eye(n, dtype=torch.bool).unsqueeze(0)
+
+
+def _clip(span: EntityTuple, kept: int) -> tuple[int, int]:
+    """A given entity's words within the kept (untruncated) words; one cut off entirely reads the last kept word."""
+    start = min(span[0], kept - 1)
+    return start, max(start + 1, min(span[1], kept))
+
+
+def length_batches(examples: Sequence[Example], batch_size: int, shuffle: bool, seed: int) -> Iterator[list[Example]]:
+    """Batches of examples of similar length (less padding); shuffled with ``seed`` if asked."""
+    order = list(range(len(examples)))
+    rng = random.Random(seed)
+    if shuffle:
+        rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for c in range(0, len(order), chunk):
+        part = sorted(order[c:c + chunk], key=lambda i: len(examples[i].graph.tokens))
+        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    if shuffle:
+        rng.shuffle(batches)
+    for idx in batches:
+        yield [examples[i] for i in idx]
