@@ -4,8 +4,9 @@ Modules are chosen by name from :data:`graphie.registry.alignments`: ``none`` (t
 ``mega`` (structural + semantic alignment) and ``eega`` (optimal-transport node and
 Gromov-Wasserstein edge alignment, then cross-attention)::
 
-    alignment = alignments.create("eega", dim=384, alpha=0.4, lam=0.6)
+    alignment = alignments.create("eega", dim=384, alpha=0.4)
     out = alignment(text, text_mask, text_adj, objects, object_mask, object_adj)
+    loss = task_loss + 0.6 * out.loss  # λ, EEGA's graph-loss weight
 """
 
 from . import eega, mega  # noqa: F401  (register the modules)

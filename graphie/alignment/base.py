@@ -24,7 +24,7 @@ class AlignmentOutput:
 
     states: Tensor  # [B, n, d] text states after fusing image evidence
     alignment: Tensor  # [B, n, m] token x object weights; 0 on padded tokens and masked objects
-    loss: Tensor  # scalar auxiliary loss, already weighted (EEGA's λ·graph loss; 0 otherwise)
+    loss: Tensor  # scalar auxiliary loss, unweighted (EEGA's graph loss; 0 otherwise): callers add λ·loss
 
 
 def _check(text: Tensor, text_mask: Tensor, text_adj: Tensor, objects: Tensor, object_mask: Tensor,

@@ -4,8 +4,9 @@ Nodes of the dependency graph and of the scene graph are aligned by entropic opt
 on the cost 1 − cos(h_i, v_j); edges by Gromov-Wasserstein between the two graphs' intra-graph
 costs (1 − cos over adjacent pairs, 0 elsewhere), both solved by batched Sinkhorn iterations. The
 transport plans are computed without gradient (the OT value's gradient with respect to the costs
-is the plan itself), and the graph loss ``λ(α·W + (1 − α)·GW)`` pulls aligned nodes and edges
-together. Image evidence then enters the tokens through image→text multi-head cross-attention
+is the plan itself), and the graph loss ``α·W + (1 − α)·GW`` pulls aligned nodes and edges
+together. ``out.loss`` is that graph loss *unweighted*: the caller adds ``λ·out.loss`` to its
+task loss (λ = 0.6 in EEGA; ``ModelConfig.graph_loss_weight`` in graphie's model). Image evidence then enters the tokens through image→text multi-head cross-attention
 with a residual and LayerNorm.
 """
 
@@ -27,18 +28,18 @@ def cosine_cost(x: Tensor, y: Tensor) -> Tensor:
 
 @alignments.register("eega")
 class EEGAAlignment(Alignment):
-    """``h' = LN(h + MHA(h, V, V))``; ``loss = λ(α Σ T_ij C_ij + (1−α) GW(C_text·A_text, C_obj·A_obj; T_gw))``."""
+    """``h' = LN(h + MHA(h, V, V))``; ``loss = α Σ T_ij C_ij + (1−α) GW(C_text·A_text, C_obj·A_obj; T_gw)``."""
 
-    def __init__(self, dim: int, heads: int = 4, alpha: float = 0.4, lam: float = 0.6, epsilon: float = 0.1,
+    def __init__(self, dim: int, heads: int = 4, alpha: float = 0.4, epsilon: float = 0.1,
                  sinkhorn_iters: int = 50, gw_epsilon: float = 0.02, gw_iters: int = 5, dropout: float = 0.1):
         super().__init__(dim)
         if not 0.0 <= alpha <= 1.0:
             raise InvalidInputError(f"eega alpha must lie in [0, 1], got {alpha}")
-        if lam < 0 or epsilon <= 0 or gw_epsilon <= 0:
-            raise InvalidInputError("eega lam must be >= 0 and epsilon, gw_epsilon > 0")
+        if epsilon <= 0 or gw_epsilon <= 0:
+            raise InvalidInputError(f"eega epsilon and gw_epsilon must be > 0, got {epsilon}, {gw_epsilon}")
         if dim % heads:
             raise InvalidInputError(f"eega dim {dim} is not divisible by heads {heads}")
-        self.alpha, self.lam = alpha, lam
+        self.alpha = alpha
         self.epsilon, self.sinkhorn_iters = epsilon, sinkhorn_iters
         self.gw_epsilon, self.gw_iters = gw_epsilon, gw_iters
         self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
@@ -62,7 +63,7 @@ class EEGAAlignment(Alignment):
     def align(self, text, text_mask, text_adj, objects, object_mask, object_adj) -> AlignmentOutput:
         has_image = object_mask.any(-1)
         per_post, plan = self.graph_loss(text, text_mask, text_adj, objects, object_mask, object_adj)
-        loss = self.lam * masked_mean(per_post, has_image & text_mask.any(-1))
+        loss = masked_mean(per_post, has_image & text_mask.any(-1))
         # image-free posts in a mixed batch: let them attend to one dummy slot (their output is discarded)
         padding = ~object_mask
         padding[:, 0] &= has_image

@@ -1,0 +1,201 @@
+import pytest
+import torch
+from torch import nn
+
+from graphie.alignment import AlignmentOutput, SceneBatch, SceneEncoder
+from graphie.alignment.mega import degree_signatures, structural_alignment
+from graphie.errors import InvalidInputError, UnknownComponentError
+from graphie.registry import alignments
+from parsers.scene import PREDICATES, SceneEdge, SceneGraph, SceneObject, predicate_id
+
+MODES = ["none", "mega", "eega"]
+D = 16
+
+
+def _text_batch(B=3, n=7, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    text = torch.randn(B, n, D, generator=g)
+    mask = torch.ones(B, n, dtype=torch.bool)
+    mask[1, 5:] = False
+    adj = torch.zeros(B, n, n, dtype=torch.bool)
+    for i in range(n - 1):  # a chain of arcs
+        adj[:, i, i + 1] = adj[:, i + 1, i] = True
+    text = text * mask[..., None]
+    return text, mask, adj
+
+
+def _object_batch(B=3, m=4, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    objects = torch.randn(B, m, D, generator=g)
+    mask = torch.ones(B, m, dtype=torch.bool)
+    mask[0, 3] = False  # padded object
+    mask[2] = False  # post 2 has no image
+    adj = torch.zeros(B, m, m, dtype=torch.bool)
+    adj[:, 0, 1:] = adj[:, 1:, 0] = True
+    return objects * mask[..., None], mask, adj
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_shapes_and_masked_alignment(mode):
+    torch.manual_seed(0)
+    module = alignments.create(mode, dim=D).eval()
+    text, tm, ta = _text_batch()
+    objects, om, oa = _object_batch()
+    out = module(text, tm, ta, objects, om, oa)
+    assert isinstance(out, AlignmentOutput)
+    assert out.states.shape == text.shape and out.alignment.shape == (3, 7, 4) and out.loss.dim() == 0
+    assert torch.isfinite(out.states).all() and torch.isfinite(out.loss)
+    assert out.alignment[0, :, 3].abs().sum() == 0  # padded object
+    assert out.alignment[1, 5:].abs().sum() == 0  # padded tokens
+    assert out.alignment[2].abs().sum() == 0  # no image
+    if mode != "none":
+        assert out.alignment[0, :, :3].sum() > 0
+        assert not torch.allclose(out.states[0], text[0])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_image_free_posts_are_identical_to_none(mode):
+    torch.manual_seed(0)
+    module = alignments.create(mode, dim=D).eval()
+    text, tm, ta = _text_batch()
+    objects, om, oa = _object_batch()
+    mixed = module(text, tm, ta, objects, om, oa)
+    assert torch.equal(mixed.states[2], text[2])  # image-free post inside a mixed batch
+    empty_mask = torch.zeros_like(om)
+    masked_out = module(text, tm, ta, objects, empty_mask, oa)
+    no_objects = module(text, tm, ta, torch.zeros(3, 0, D), torch.zeros(3, 0, dtype=torch.bool),
+                        torch.zeros(3, 0, 0, dtype=torch.bool))
+    for out in (masked_out, no_objects):
+        assert torch.equal(out.states, text) and out.alignment.abs().sum() == 0 and out.loss.item() == 0
+
+
+def test_eega_alignment_rows_are_distributions_and_loss_is_graph_loss():
+    torch.manual_seed(0)
+    module = alignments.create("eega", dim=D, alpha=1.0).eval()
+    text, tm, ta = _text_batch()
+    objects, om, oa = _object_batch()
+    out = module(text, tm, ta, objects, om, oa)
+    torch.testing.assert_close(out.alignment[0].sum(-1), torch.ones(7))
+    # identical token/object states: the node cost (and, with alpha = 1, the loss) is minimal
+    same = module(objects[:1, :3], tm[:1, :3], ta[:1, :3, :3], objects[:1, :3], om[:1, :3], oa[:1, :3, :3])
+    assert same.loss.item() < out.loss.item()
+    with pytest.raises(InvalidInputError):
+        alignments.create("eega", dim=D, alpha=1.5)
+
+
+def test_bad_inputs_raise_typed_errors():
+    module = alignments.create("mega", dim=D)
+    text, tm, ta = _text_batch()
+    objects, om, oa = _object_batch()
+    with pytest.raises(InvalidInputError, match="objects"):
+        module(text, tm, ta, objects[..., :8], om, oa)
+    with pytest.raises(InvalidInputError, match="text_adj"):
+        module(text, tm, ta[:, :3], objects, om, oa)
+    with pytest.raises(UnknownComponentError):
+        alignments.create("nope", dim=D)
+
+
+def test_mega_degree_signatures_on_hand_made_graph():
+    # 0 - 1 - 2 - 3 and 1 - 4: degrees 1, 3, 2, 1, 1 -> bins floor(log2(deg + 1)) = 1, 2, 1, 1, 1
+    adj = torch.zeros(1, 6, 6, dtype=torch.bool)
+    for i, j in [(0, 1), (1, 2), (2, 3), (1, 4)]:
+        adj[0, i, j] = adj[0, j, i] = True
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0]], dtype=torch.bool)  # node 5 is padding
+    d = 0.01
+    sig = degree_signatures(adj, mask, num_bins=3, delta=d, hops=2)[0]
+    expected = torch.tensor([
+        [0, 1 + 2 * d * d, d],  # node 0: itself bin 1; 1-hop {1} bin 2; 2-hop {2, 4} bin 1
+        [0, 3 * d + d * d, 1],  # node 1: itself bin 2; 1-hop {0, 2, 4} bin 1; 2-hop {3} bin 1
+        [0, 1 + d + 2 * d * d, d],  # node 2: itself bin 1; 1-hop {1} bin 2, {3} bin 1; 2-hop {0, 4} bin 1
+        [0, 1 + d, d * d],  # node 3: itself bin 1; 1-hop {2} bin 1; 2-hop {1} bin 2
+        [0, 1 + 2 * d * d, d],  # node 4: like node 0
+        [0, 0, 0],  # padding
+    ])
+    torch.testing.assert_close(sig, expected)
+
+
+def test_mega_structural_alignment_prefers_structurally_equal_nodes():
+    # a star in both graphs: the text hub should match the object hub first
+    text_adj = torch.zeros(1, 5, 5, dtype=torch.bool)
+    text_adj[0, 0, 1:] = text_adj[0, 1:, 0] = True
+    obj_adj = torch.zeros(1, 4, 4, dtype=torch.bool)
+    obj_adj[0, 2, [0, 1, 3]] = obj_adj[0, [0, 1, 3], 2] = True
+    R = structural_alignment(text_adj, torch.ones(1, 5, dtype=torch.bool), obj_adj, torch.ones(1, 4, dtype=torch.bool),
+                             neighbours=1)
+    assert R.shape == (1, 5, 4)
+    assert R[0, 0].argmax().item() == 2  # hub -> hub
+    assert set(R[0, 1:].argmax(-1).tolist()) <= {0, 1, 3}  # leaves -> leaves
+    assert ((R > 0).sum(-1) == 1).all()
+
+
+class HashedEmbedding(nn.Module):
+    """A small trainable phrase embedder (bag of hashed words), standing in for the text encoder."""
+
+    def __init__(self, dim=D, buckets=97):
+        super().__init__()
+        self.bag = nn.EmbeddingBag(buckets, dim, mode="mean")
+        self.buckets = buckets
+
+    def forward(self, phrases):
+        ids, offsets = [], []
+        for p in phrases:
+            offsets.append(len(ids))
+            ids.extend(sum(map(ord, w)) % self.buckets for w in p.split())
+        return self.bag(torch.tensor(ids), torch.tensor(offsets))
+
+
+def _graphs():
+    g1 = SceneGraph(
+        [SceneObject("image"), SceneObject("person", 0.9, (10, 10, 100, 200), text="Maya"),
+         SceneObject("ball", 0.8, (50, 150, 90, 190), feature=[0.5] * 6), SceneObject("logo", 0.3, None, text="Falcons")],
+        [SceneEdge(1, "hold", 2), SceneEdge(3, "above", 1), SceneEdge(1, "near", 2)], 200, 240, "a.jpg")
+    g2 = SceneGraph([SceneObject("image"), SceneObject("dog", 0.7, (0, 0, 20, 20))], [], None, None, "b.jpg")
+    return [g1, None, g2]
+
+
+def test_scene_batch_collate():
+    batch = SceneBatch.collate(_graphs())
+    assert batch.mask.tolist() == [[True] * 4, [False] * 4, [True, True, False, False]]
+    assert batch.phrases[0] == ["image", "person Maya", "ball", "logo Falcons"] and batch.phrases[1] == []
+    assert batch.predicates[0, 1, 2].item() == predicate_id("hold")  # first edge of the pair wins
+    assert batch.predicates[0, 3, 1].item() == predicate_id("above") and 0 < predicate_id("hold") < len(PREDICATES)
+    adj = batch.adjacency
+    assert torch.equal(adj, adj.transpose(1, 2)) and adj[0, 1, 3] and not adj[0].diagonal().any()
+    assert batch.edge_index.shape == (2, 3) and batch.edge_type.tolist()[0] == predicate_id("hold")
+    torch.testing.assert_close(batch.boxes[0, 0], torch.tensor([0.0, 0.0, 1.0, 1.0]))  # image node: full frame
+    torch.testing.assert_close(batch.boxes[0, 1], torch.tensor([0.05, 10 / 240, 0.5, 200 / 240]))
+    assert not batch.has_box[0, 3] and batch.has_feature[0].tolist() == [False, False, True, False]
+    assert batch.boxes[2, 1, 2].item() == 1.0  # no image size: scaled by the largest coordinate
+    truncated = SceneBatch.collate([SceneGraph([SceneObject("image")] + [SceneObject(str(i), i / 10) for i in range(8)])],
+                                   max_objects=3)
+    assert truncated.phrases[0] == ["image", "7", "6", "5"]  # the image node, then by score
+    with pytest.raises(InvalidInputError):
+        SceneBatch.collate(["not a graph"])
+
+
+@pytest.mark.parametrize("mode", ["mega", "eega"])
+def test_gradients_reach_the_scene_encoder(mode):
+    torch.manual_seed(0)
+    embed = HashedEmbedding()
+    encoder = SceneEncoder(D, feature_dim=6, heads=2, edge_dim=8)
+    module = alignments.create(mode, dim=D)
+    batch = SceneBatch.collate(_graphs())
+    objects, object_mask, object_adj = encoder(batch, embed)
+    assert objects.shape == (3, 4, D) and objects[1].abs().sum() == 0 and objects[2, 2:].abs().sum() == 0
+    text, tm, ta = _text_batch(n=5)
+    out = module(text, tm, ta, objects, object_mask, object_adj)
+    (out.states.pow(2).sum() + out.loss).backward()
+    for name, p in [("embed", embed.bag.weight), ("geometry", encoder.geometry.weight),
+                    ("feature", encoder.feature.weight), ("graph", encoder.graph.layers[0].out.weight)]:
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    assert torch.equal(out.states[1], text[1])
+
+
+def test_scene_encoder_handles_batches_without_objects_and_checks_dims():
+    encoder = SceneEncoder(D, feature_dim=6, heads=2, edge_dim=8)
+    objects, mask, adj = encoder(SceneBatch.collate([None, None]), HashedEmbedding())
+    assert objects.shape == (2, 0, D) and mask.shape == (2, 0) and adj.shape == (2, 0, 0)
+    with pytest.raises(InvalidInputError, match="embed_text"):
+        encoder(SceneBatch.collate(_graphs()), HashedEmbedding(dim=D + 1))
+    with pytest.raises(InvalidInputError, match="region features"):
+        SceneEncoder(D, feature_dim=5, heads=2)(SceneBatch.collate(_graphs()), HashedEmbedding())
