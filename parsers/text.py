@@ -19,6 +19,12 @@ them into noun compounds. The parser therefore
   input (``I love #NYC`` is parsed as ``I love NYC``) while the graph keeps the token;
 * re-attaches every further root (one per sentence) to the main root, the root of the
   largest tree, with ``parataxis``, so that every graph is a single tree.
+
+Odd characters. On raw text, control and format characters (but the joiners inside emoji)
+separate words like spaces and belong to no token. Pre-tokenised words are kept as given;
+a word of only whitespace, control, format or combining characters (the benchmarks hold
+U+00A0 and a lone U+FE0F as words) stays a token but is left out of the parse (``X/XX``,
+``discourse``); whitespace inside a visible word is an :class:`InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -95,13 +101,18 @@ _MARKUP_TAGS = {
     "mention": ("PROPN", "NNP"),
     "emoji": ("SYM", "NFP"),
     "rt": ("X", "XX"),
+    "invisible": ("X", "XX"),
 }
-_NEVER_PARSED = frozenset({"url", "emoji", "rt"})
+_NEVER_PARSED = frozenset({"url", "emoji", "rt", "invisible"})
 _INVISIBLE_RE = regex.compile(r"[[\p{Cc}\p{Cf}]--[\u200c\u200d\U000e0020-\U000e007f]]", regex.V1)
 
 
 def _markup_kind(word: str) -> str | None:
-    """``url``, ``mention``, ``hashtag`` or ``emoji`` when the whole word is one, else None."""
+    """``url``, ``mention``, ``hashtag``, ``emoji`` or ``invisible`` (only whitespace, control,
+    format or combining characters: the benchmarks hold words like U+00A0 and U+FE0F) when
+    the whole word is one, else None."""
+    if all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Mn", "Me") for ch in word):
+        return "invisible"
     for kind, pattern in _KINDS:
         if pattern.fullmatch(word):
             return kind
@@ -378,7 +389,10 @@ class TextParser:
         return text, words, starts
 
     def _check_words(self, words: Sequence[str]) -> tuple[str, list[str], list[int]]:
-        """Validate pre-tokenised words; the text is the words joined by single spaces."""
+        """Validate pre-tokenised words; the text is the words joined by single spaces.
+
+        A word made only of whitespace (the benchmarks hold U+00A0 as a word) is kept as a
+        token outside the parse; whitespace inside a visible word is an error."""
         if isinstance(words, (bytes, bytearray)) or not isinstance(words, Sequence):
             raise InvalidInputError(f"expected a str or a sequence of str, got {type(words).__name__}")
         if len(words) == 0:
@@ -388,7 +402,7 @@ class TextParser:
                 raise InvalidInputError(f"pre-tokenised word {i} is a {type(w).__name__}, not a str")
             if not w:
                 raise InvalidInputError(f"pre-tokenised word {i} is an empty string")
-            if any(ch.isspace() for ch in w):
+            if any(ch.isspace() for ch in w) and not w.isspace():
                 raise InvalidInputError(f"pre-tokenised word {i} {w!r} contains whitespace")
         self._check_length(len(words))
         starts, offset = [], 0

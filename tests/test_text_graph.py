@@ -81,6 +81,16 @@ def test_pretokenised_alignment(parser):
     assert len(parser.parse(tuple(words))) == len(words)
 
 
+def test_invisible_pretokenised_words_are_kept_outside_the_parse(parser):
+    words = ["Love", "\u00a0", "it", "\ufe0f", "\u200b", "!"]
+    g = parser.parse(words)
+    assert g.tokens == words
+    assert_well_formed(g)
+    for i in (1, 3, 4):
+        assert (g.pos[i], g.deps[i], g.heads[i]) == ("X", "discourse", g.roots[0])
+    assert g.tokens[g.roots[0]] == "Love"
+
+
 def test_pipe_equals_parse(parser):
     inputs = [NASA, ["Obama", "visited", "Harvard", "#tbt"], "Hi", "Two sentences. Here 😍", NASA.split()]
     piped = list(parser.pipe(inputs, batch_size=2))
