@@ -1,0 +1,103 @@
+"""``graphie train CONFIG`` and ``graphie evaluate MODEL_DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import InvalidInputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a model from a JSON config (configs/*.json)")
+    p.add_argument("config", help="training config: data, model and training sections")
+    p.add_argument("--output", help="model folder to write (default runs/<config name>)")
+    p.add_argument("--train", help="training data path (overrides the config)")
+    p.add_argument("--dev", help="validation data path (overrides the config)")
+    p.add_argument("--captions", help="captions file (overrides the config)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--max-train", type=int, help="use only the first N training posts")
+    p.add_argument("--max-dev", type=int, help="use only the first N validation posts")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=JSON",
+                   help="override any config value, e.g. --set model.gnn_layers=2 (repeatable)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to the log file)")
+    p.set_defaults(func=run_train)
+
+    e = subparsers.add_parser("evaluate", help="score a trained model on gold data (one JSON object)")
+    e.add_argument("model", help="model folder written by `graphie train`")
+    e.add_argument("--task", required=True, choices=["mnre", "jmere", "twitter"])
+    e.add_argument("--data", required=True, help="gold data file")
+    e.add_argument("--format", help="data format (default: mnre->mnre, jmere->jmere_from_mnre, twitter->twitter)")
+    e.add_argument("--images", help="folder of the posts' images (image scene graphs, when the model aligns them)")
+    e.add_argument("--captions", help="captions file (image file name :caption)")
+    e.add_argument("--scene", choices=["none", "caption"], default="none", help="image evidence to align")
+    e.add_argument("--predictions", help="write one JSON line per sentence with gold and predicted annotations")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.set_defaults(func=run_evaluate)
+
+
+def _override(config: dict, dotted: str) -> None:
+    key, sep, value = dotted.partition("=")
+    section, dot, name = key.partition(".")
+    if not sep or not dot or section not in ("data", "model", "training"):
+        raise InvalidInputError(f"--set {dotted!r}: expected SECTION.KEY=VALUE with SECTION data, model or training")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        parsed = value  # a bare string
+    config.setdefault(section, {})[name] = parsed
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from ..training.trainer import train
+
+    path = Path(args.config)
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(config, dict):
+        raise InvalidInputError(f"{path}: a training config must be a JSON object")
+    data, training = config.setdefault("data", {}), config.setdefault("training", {})
+    for name in ("train", "dev", "captions"):
+        if getattr(args, name):
+            data[name] = getattr(args, name)
+    for name, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("max_train", "max_train"),
+                      ("max_dev", "max_dev"), ("seed", "seed")):
+        if getattr(args, name) is not None:
+            training[key] = getattr(args, name)
+    for dotted in args.set:
+        _override(config, dotted)
+    output = Path(args.output) if args.output else Path("runs") / path.stem
+    summary = train(config, output, base=path.resolve().parent.parent, progress=not args.no_progress)
+    from . import print_json
+
+    print_json({"output": str(output), "best_epoch": summary["best_epoch"], "dev": summary["dev"]})
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from ..models import GraphieModel
+    from ..training.evaluate import TASK_ALIASES, evaluate, prediction_record
+    from ..training.trainer import load_posts, scene_graphs_for
+    from . import print_json
+
+    model = GraphieModel.from_pretrained(args.model)
+    if TASK_ALIASES[args.task] != model.config.task:
+        raise InvalidInputError(f"{args.model} was trained for task {model.config.task!r}, not {args.task!r}")
+    fmt = args.format or {"mnre": "mnre", "jmere": "jmere_from_mnre", "twitter": "twitter"}[args.task]
+    data = {"format": fmt, "dev": args.data, "captions": args.captions}
+    posts = load_posts(data, "dev")
+    if args.images and not Path(args.images).is_dir():
+        raise InvalidInputError(f"--images {args.images}: not a folder")
+    scene = args.scene
+    if model.config.alignment != "none" and scene == "none" and args.captions:
+        scene = "caption"
+    scenes = scene_graphs_for(posts, scene, model.config.max_objects)
+    scores, preds = evaluate(model, posts, args.task, scenes, batch_size=args.batch_size)
+    if args.predictions:
+        with open(args.predictions, "w", encoding="utf-8") as f:
+            for gold, pred in zip(posts, preds):
+                f.write(json.dumps(prediction_record(gold, pred), ensure_ascii=False) + "\n")
+    print_json(scores)
+    return 0
