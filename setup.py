@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "numpy>=1.24",
     "pillow>=10.0",
     "tqdm>=4.60",
+    "regex>=2023.0",
     # Default offline image parser: person detector + OCR (ONNX) and Haar faces.
     # opencv-python, not headless: rapidocr and deep-sort-realtime both need it;
     # <5 because 5.x removed CascadeClassifier.
