@@ -13,14 +13,20 @@ from .errors import (
     ModelLoadError,
     UnknownComponentError,
 )
+from .api import Extractor, extract, load
+from .batch import ErrorRecord
 from .types import Entity, Extraction, Post, Relation, Span
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "extract",
+    "load",
     "DatasetFormatError",
     "Entity",
+    "ErrorRecord",
     "Extraction",
+    "Extractor",
     "GraphieError",
     "ImageError",
     "InvalidInputError",
