@@ -17,7 +17,7 @@ SPATIAL_PREDICATES: tuple[str, ...] = (
 # bare prepositions), the vocabulary of scene-graph benchmarks (near, holding, wearing, ...).
 CAPTION_PREDICATES: tuple[str, ...] = (
     "on", "in", "with", "of", "at", "by", "for", "from", "to", "under", "over", "behind",
-    "in front of", "next to", "beside", "between", "into", "through", "along", "across", "around",
+    "in front of", "on top of", "next to", "beside", "between", "into", "through", "along", "across", "around",
     "against", "during", "and",
     "have", "hold", "wear", "carry", "ride", "sit on", "sit in", "stand on", "stand in",
     "stand next to", "walk on", "walk in", "walk down", "lie on", "lay on", "play", "play with",
@@ -30,14 +30,12 @@ _PREDICATE_INDEX = {p: i for i, p in enumerate(PREDICATES)}
 
 
 def predicate_id(name: str) -> int:
-    """Index of ``name`` in :data:`PREDICATES`; unknown predicates back off to their verb
-    (``"sit beside"`` → ``"sit"`` is unknown → ...), then their last word as a preposition
-    (``"sit beside"`` → ``"beside"``), then ``"other"``."""
-    key = " ".join(name.lower().split())
-    if key in _PREDICATE_INDEX:
-        return _PREDICATE_INDEX[key]
-    words = key.split()
-    for candidate in (words[0] if words else "", words[-1] if words else ""):
+    """Index of ``name`` in :data:`PREDICATES` (case and spacing ignored). An unknown
+    verb + preposition backs off to its preposition part (``"stand in front of"`` → ``"in
+    front of"``), then its verb (``"hold up"`` → ``"hold"``), then its last word, then ``"other"``."""
+    words = name.lower().split()
+    candidates = [" ".join(words), " ".join(words[1:]), words[0], words[-1]] if words else []
+    for candidate in candidates:
         if candidate in _PREDICATE_INDEX and candidate != "<pad>":
             return _PREDICATE_INDEX[candidate]
     return _PREDICATE_INDEX["other"]

@@ -1,0 +1,34 @@
+"""Image → scene graph: robust loading, detector backends chosen by name, spatial
+predicates, region features, caching and drawing.
+
+    from parsers.image import parse_image
+    graph = parse_image("photo.jpg")                      # offline default backend
+    graph = parse_image("photo.jpg", detector="torchvision")
+    graph = caption_scene_graph("a man holding a dog on a beach")
+"""
+
+from .cache import SceneGraphCache, content_hash
+from .detectors import Detector, GraphSource, caption_scene_graph
+from .draw import draw_scene_graph
+from .features import RegionFeatureExtractor
+from .loading import DEFAULT_MAX_PIXELS, load_image
+from .parse import build_scene_graph, get_detector, parse_image, parse_images
+from .predicates import box_relation, spatial_predicates
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "Detector",
+    "GraphSource",
+    "RegionFeatureExtractor",
+    "SceneGraphCache",
+    "box_relation",
+    "build_scene_graph",
+    "caption_scene_graph",
+    "content_hash",
+    "draw_scene_graph",
+    "get_detector",
+    "load_image",
+    "parse_image",
+    "parse_images",
+    "spatial_predicates",
+]

@@ -1,0 +1,9 @@
+"""Detector backends, registered by name in :data:`graphie.registry.detectors`:
+``default``, ``torchvision``, ``detectron2``, ``onnx``, ``precomputed`` and ``caption``.
+Heavy packages are imported when a backend is created, not here."""
+
+from . import caption, default, detectron2, onnx, precomputed, torchvision  # noqa: F401  (registration)
+from .base import Detector, GraphSource
+from .caption import caption_scene_graph
+
+__all__ = ["Detector", "GraphSource", "caption_scene_graph"]

@@ -1,0 +1,92 @@
+"""Rendering a scene graph onto its image: boxes, labels, OCR text, predicate arrows, and a
+side panel listing the edges (caption graphs, which have no boxes, show the panel only)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+from PIL import Image, ImageDraw, ImageFont
+
+from ..scene import SceneGraph
+from .loading import ImageSource, load_image
+
+COLOURS = {"person": (230, 60, 60), "face": (250, 170, 30), "text": (40, 150, 255)}
+OTHER_COLOUR = (60, 200, 90)
+# One edge of each inverse pair is drawn; the other direction adds nothing to a picture.
+DRAWN_PREDICATES_SKIP = {"right of", "below", "inside"}
+# With many objects, direction arrows between every pair hide the image: draw them only for
+# small graphs (the side panel always lists every edge).
+DIRECTIONS = {"left of", "above"}
+MAX_OBJECTS_FOR_DIRECTIONS = 4
+PANEL_WIDTH = 320
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | os.PathLike | None = None,
+                     max_panel_edges: int = 40) -> Image.Image:
+    """``graph`` drawn on ``image`` (or on a blank canvas when ``image`` is ``None``); saved as
+    PNG to ``path`` when given. Returns the picture."""
+    if image is not None:
+        base = load_image(image).copy()
+    else:
+        base = Image.new("RGB", (graph.width or 480, graph.height or 360), (245, 245, 245))
+    w, h = base.size
+    canvas = Image.new("RGB", (w + PANEL_WIDTH, max(h, 200)), (255, 255, 255))
+    canvas.paste(base, (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    font = _font(max(12, min(w, h) // 40))
+    small = _font(12)
+
+    def colour(i: int):
+        return COLOURS.get(graph.objects[i].label, OTHER_COLOUR)
+
+    def centre(i: int):
+        b = graph.objects[i].box
+        return ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+
+    directions = len(graph.objects) - 1 <= MAX_OBJECTS_FOR_DIRECTIONS
+    for e in graph.edges:
+        if e.subject == 0 or e.object == 0 or e.predicate in DRAWN_PREDICATES_SKIP:
+            continue
+        if e.predicate in DIRECTIONS and not directions:
+            continue
+        if e.predicate in ("near", "overlaps") and e.subject > e.object:
+            continue
+        if graph.objects[e.subject].box is None or graph.objects[e.object].box is None:
+            continue
+        (x0, y0), (x1, y1) = centre(e.subject), centre(e.object)
+        draw.line([(x0, y0), (x1, y1)], fill=(255, 255, 255), width=3)
+        draw.line([(x0, y0), (x1, y1)], fill=(90, 90, 90), width=1)
+        angle = math.atan2(y1 - y0, x1 - x0)
+        for side in (2.6, -2.6):  # arrow head at the object end
+            draw.line([(x1, y1), (x1 + 10 * math.cos(angle + side), y1 + 10 * math.sin(angle + side))],
+                      fill=(90, 90, 90), width=2)
+        draw.text(((x0 + x1) / 2, (y0 + y1) / 2), e.predicate, fill=(0, 0, 0), font=small,
+                  stroke_width=2, stroke_fill=(255, 255, 255))
+
+    for i, o in enumerate(graph.objects[1:], 1):
+        if o.box is None:
+            continue
+        draw.rectangle(o.box, outline=colour(i), width=3)
+        caption = f"{i}:{o.label} {o.score:.2f}" + (f" '{o.text}'" if o.text else "")
+        tx, ty = o.box[0] + 2, max(0, o.box[1] - font.size - 4) if hasattr(font, "size") else o.box[1]
+        draw.text((tx, ty), caption, fill=colour(i), font=font, stroke_width=2, stroke_fill=(0, 0, 0))
+
+    lines = [f"{graph.image_id or ''} {w}x{h}", f"{len(graph.objects)} nodes, {len(graph.edges)} edges", ""]
+    lines += [f"{i}: {o.label}" + (f" '{o.text}'" if o.text else "") for i, o in enumerate(graph.objects)]
+    lines.append("")
+    shown = [e for e in graph.edges if e.subject and e.object and e.predicate not in DRAWN_PREDICATES_SKIP]
+    lines += [f"{e.subject} {e.predicate} {e.object}" for e in shown[:max_panel_edges]]
+    if len(shown) > max_panel_edges:
+        lines.append(f"... {len(shown) - max_panel_edges} more")
+    draw.multiline_text((w + 8, 8), "\n".join(lines), fill=(0, 0, 0), font=small, spacing=3)
+    if path is not None:
+        canvas.save(path, format="PNG")
+    return canvas

@@ -1,0 +1,148 @@
+"""``parse_image``: image (or its file name) → scene graph, with any registered detector."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from typing import Any, Iterable
+
+from PIL import Image
+
+from graphie.errors import GraphieError, InvalidInputError
+from graphie.registry import detectors
+
+from ..scene import IMAGE_LABEL, SceneEdge, SceneGraph, SceneObject
+from .cache import SceneGraphCache, content_hash
+from .detectors.base import Detector, GraphSource, detector_settings
+from .features import RegionFeatureExtractor
+from .loading import DEFAULT_MAX_PIXELS, ImageSource, load_image
+from .predicates import spatial_predicates
+
+logger = logging.getLogger(__name__)
+
+_instances: dict[str, Any] = {}
+_instances_lock = threading.Lock()
+
+
+def get_detector(name: str, **options: Any) -> Any:
+    """The registered detector ``name`` built with ``options``, created once per process
+    (models load on first use, not on every image)."""
+    key = json.dumps([name, options], sort_keys=True, default=str)
+    with _instances_lock:
+        if key not in _instances:
+            _instances[key] = detectors.create(name, **options)
+        return _instances[key]
+
+
+def _image_id(src: ImageSource, image_id: str | None) -> str | None:
+    if image_id is not None:
+        return image_id
+    if isinstance(src, (str, os.PathLike)):
+        return os.path.basename(os.fspath(src))
+    return None
+
+
+def build_scene_graph(
+    image: Image.Image,
+    objects: list[SceneObject],
+    max_objects: int = 10,
+    image_id: str | None = None,
+    image_edges: bool = True,
+) -> SceneGraph:
+    """Whole-image node + the ``max_objects`` best ``objects`` + spatial predicates between
+    them; with ``image_edges`` also ``image contains o`` / ``o inside image`` for each object
+    (so every object is connected, as MEGA's and EEGA's image node)."""
+    w, h = image.size
+    whole = SceneObject(IMAGE_LABEL, 1.0, (0.0, 0.0, float(w), float(h)), source="image")
+    graph = SceneGraph([whole, *objects], [], w, h, image_id).top(max_objects)
+    edges = spatial_predicates([o.box for o in graph.objects[1:]], offset=1)
+    if image_edges:
+        for i in range(1, len(graph.objects)):
+            edges += [SceneEdge(0, "contains", i), SceneEdge(i, "inside", 0)]
+    graph.edges = edges
+    return graph
+
+
+def parse_image(
+    image: ImageSource,
+    detector: str | Detector = "default",
+    max_objects: int = 10,
+    cache_dir: str | os.PathLike | None = None,
+    *,
+    features: bool | str = True,
+    image_id: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    **detector_options: Any,
+) -> SceneGraph:
+    """Scene graph of one image: the whole-image node, the ``max_objects`` highest-scoring
+    detections, spatial predicates, and (``features=True`` or ``"roi"``/``"crop"``) 1280-d
+    MobileNetV2 region features.
+
+    ``image`` is a local path, encoded bytes or a PIL image. ``detector`` is a registered
+    name (options go to its constructor) or any :class:`Detector`. Backends that look
+    graphs up by file name (``precomputed``, ``caption``) use ``image_id`` (default: the
+    path's base name) and do not decode the image. With ``cache_dir`` results are stored
+    on disk keyed by the image content and all these settings, and reused.
+    """
+    if max_objects < 0:
+        raise InvalidInputError(f"max_objects must be >= 0, got {max_objects}")
+    det = get_detector(detector, **detector_options) if isinstance(detector, str) else detector
+    if detector_options and not isinstance(detector, str):
+        raise InvalidInputError("detector options are only accepted with a detector name")
+    image_id = _image_id(image, image_id)
+
+    if isinstance(det, GraphSource):
+        if image_id is None:
+            raise InvalidInputError(f"detector {det.name!r} looks graphs up by file name: pass a path or image_id")
+        graph = det.graph_for(image_id)
+        if graph is None:
+            raise InvalidInputError(f"detector {det.name!r} has no scene graph for image {image_id!r}")
+        return graph.top(max_objects)
+
+    if features is True or features is False:
+        feature_mode = "roi" if features else None
+    elif features in ("roi", "crop"):
+        feature_mode = features
+    else:
+        raise InvalidInputError(f"features must be True, False, 'roi' or 'crop', got {features!r}")
+    settings = {**detector_settings(det), "max_objects": max_objects, "features": feature_mode}
+    cache = SceneGraphCache(cache_dir) if cache_dir is not None else None
+    key = None
+    if cache is not None:
+        key = content_hash(image)
+        hit = cache.get(key, settings)
+        if hit is not None:
+            hit.image_id = image_id
+            return hit
+
+    rgb = load_image(image, max_pixels=max_pixels)
+    graph = build_scene_graph(rgb, det.detect(rgb), max_objects, image_id)
+    if feature_mode:
+        whole, regions = RegionFeatureExtractor(feature_mode)(rgb, [o.box for o in graph.objects[1:]])
+        graph.objects[0].feature = whole
+        for o, f in zip(graph.objects[1:], regions):
+            o.feature = f
+    if cache is not None:
+        cache.put(key, settings, graph)
+    return graph
+
+
+def parse_images(
+    images: Iterable[ImageSource], detector: str | Detector = "default", on_error: str = "skip", **kwargs: Any
+) -> list[SceneGraph | None]:
+    """:func:`parse_image` over many images. A bad image (any :class:`GraphieError`) gives
+    ``None`` and a logged warning with ``on_error="skip"``, or stops with ``"raise"``."""
+    if on_error not in ("skip", "raise"):
+        raise InvalidInputError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+    out: list[SceneGraph | None] = []
+    for src in images:
+        try:
+            out.append(parse_image(src, detector, **kwargs))
+        except GraphieError as exc:
+            if on_error == "raise":
+                raise
+            logger.warning("skipping image: %s", exc)
+            out.append(None)
+    return out
