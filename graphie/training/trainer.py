@@ -211,6 +211,9 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                 scheduler.step()
                 losses.append(out.loss.item())
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+                if not progress and len(losses) % 50 == 0:  # a heartbeat in the log instead of the bar
+                    log.info("epoch %d step %d/%d loss %.4f (%.0fs)", epoch + 1, len(losses), steps_per_epoch,
+                             np.mean(losses[-50:]), time.time() - start)
             train_time = time.time() - start
             t1 = time.time()
             scores, _ = evaluate(model, dev_posts, model_cfg.task, dev_scenes, dev_graphs, opts.eval_batch_size)
