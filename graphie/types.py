@@ -187,7 +187,12 @@ class Extraction:
         if self.text_graph is not None:
             d["text_graph"] = self.text_graph.to_dict()
         if self.scene_graph is not None:
-            d["scene_graph"] = self.scene_graph.to_dict()
+            # Region feature vectors are model input, not findings: 1280 floats an object would
+            # swamp every JSON result, so results leave them out (scene-graph caches keep them).
+            scene = self.scene_graph.to_dict()
+            for obj in scene["objects"]:
+                obj.pop("feature", None)
+            d["scene_graph"] = scene
         return d
 
     @classmethod
