@@ -50,16 +50,16 @@ def _random_graph(seed, n):
 
 
 def test_entropic_gw_matches_pot():
-    for seed in range(2):
+    for seed in (0,):
         c1, c2 = _random_graph(seed, 6), _random_graph(seed + 10, 5)
         # non-binary symmetric costs as well, like the feature-weighted adjacency EEGA uses
         c2 = c2 * np.random.default_rng(seed).random((5, 5))
         c2 = (c2 + c2.T) / 2
-        ref = ot.gromov.entropic_gromov_wasserstein(c1, c2, epsilon=0.05, max_iter=30, tol=0,
-                                                    numItermax=3000, stopThr=1e-12)
+        ref = ot.gromov.entropic_gromov_wasserstein(c1, c2, epsilon=0.05, max_iter=20, tol=0,
+                                                    numItermax=500, stopThr=1e-12)
         plan = entropic_gromov_wasserstein(torch.tensor(c1)[None], torch.tensor(c2)[None],
                                            torch.ones(1, 6, dtype=torch.bool), torch.ones(1, 5, dtype=torch.bool),
-                                           epsilon=0.05, outer_iters=30, inner_iters=3000)[0]
+                                           epsilon=0.05, outer_iters=20, inner_iters=500)[0]
         np.testing.assert_allclose(plan.numpy(), ref, atol=1e-6)
 
 

@@ -31,7 +31,7 @@ class EEGAAlignment(Alignment):
     """``h' = LN(h + MHA(h, V, V))``; ``loss = α Σ T_ij C_ij + (1−α) GW(C_text·A_text, C_obj·A_obj; T_gw)``."""
 
     def __init__(self, dim: int, heads: int = 4, alpha: float = 0.4, epsilon: float = 0.1,
-                 sinkhorn_iters: int = 50, gw_epsilon: float = 0.02, gw_iters: int = 5, dropout: float = 0.1):
+                 sinkhorn_iters: int = 30, gw_epsilon: float = 0.02, gw_iters: int = 3, dropout: float = 0.1):
         super().__init__(dim)
         if not 0.0 <= alpha <= 1.0:
             raise InvalidInputError(f"eega alpha must lie in [0, 1], got {alpha}")

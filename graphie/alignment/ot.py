@@ -21,6 +21,13 @@ def uniform_marginal(mask: Tensor) -> Tensor:
     return mask / mask.sum(-1, keepdim=True).clamp(min=1.0)
 
 
+def _logsumexp(x: Tensor, dim: int) -> Tensor:
+    """``log Σ exp(x)`` with terms below e^-80 of the largest dropped: they cannot change the sum in
+    float32, and exp() of very negative inputs yields denormals that are slow on CPUs."""
+    top = x.amax(dim, keepdim=True)
+    return top.squeeze(dim) + torch.exp((x - top).clamp(min=-80.0)).sum(dim).log()
+
+
 def _masked_log(weights: Tensor, mask: Tensor) -> Tensor:
     return torch.where(mask, weights.clamp(min=1e-30).log(), torch.full_like(weights, _NEG))
 
@@ -52,8 +59,8 @@ def sinkhorn(
     log_u = torch.zeros_like(log_a)
     log_v = torch.zeros_like(log_b)
     for _ in range(num_iters):
-        log_u = log_a - torch.logsumexp(log_k + log_v[:, None, :], dim=2)
-        log_v = log_b - torch.logsumexp(log_k + log_u[:, :, None], dim=1)
+        log_u = log_a - _logsumexp(log_k + log_v[:, None, :], dim=2)
+        log_v = log_b - _logsumexp(log_k + log_u[:, :, None], dim=1)
         if tol is not None:
             # rows are exact after the u-update's successor; check the column marginals
             plan_cols = torch.exp(log_u[:, :, None] + log_k + log_v[:, None, :]).sum(1)
