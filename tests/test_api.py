@@ -1,0 +1,163 @@
+"""The front door: graphie.load / Extractor.extract / extract_many / batch files / CLI.
+
+A small randomly initialised model (real encoder, real parsers) is enough to check the
+plumbing: one outcome per input, in order, typed error records, streaming, resume."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+
+import pytest
+import torch
+from PIL import Image
+
+import graphie
+from graphie.batch import ErrorRecord, finished_ids, run_jsonl
+from graphie.cli import main
+from graphie.models import GraphieModel
+from graphie.models.config import ModelConfig
+from parsers.scene import SceneGraph, SceneObject
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    torch.manual_seed(0)
+    config = ModelConfig(task="jmere", entity_types=["LOC", "MISC", "ORG", "PER"],
+                         relation_labels=["couple", "member_of"], pair_channels=["pos", "distance"])
+    folder = tmp_path_factory.mktemp("model")
+    GraphieModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def extractor(model_dir):
+    return graphie.load(model_dir, detector="caption")
+
+
+def photo_bytes(size=(96, 64)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, (120, 80, 200)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_extract_returns_aligned_result(extractor):
+    text = "RT @jo: Barack Obama and Michelle Obama at the White House #DC"
+    result = extractor.extract(text, caption="a man and a woman in front of a white building")
+    assert result.text == text
+    assert result.tokens == result.text_graph.tokens
+    assert all(text[s:s + len(t)] == t for t, s in zip(result.tokens, result.text_graph.starts))
+    for ent in result.entities:
+        assert text[ent.span.start_char:ent.span.end_char] == ent.text
+    labels = [o.label for o in result.scene_graph.objects]
+    assert "man" in labels and "woman" in labels
+    assert graphie.Extraction.from_dict(json.loads(json.dumps(result.to_dict()))).tokens == result.tokens
+
+
+def test_image_free_post_has_no_scene_graph(extractor):
+    assert extractor.extract("Obama visits Paris").scene_graph is None
+
+
+def test_precomputed_scene_graph_is_used_as_given(extractor):
+    graph = SceneGraph([SceneObject("image", box=(0, 0, 10, 10)), SceneObject("trophy", 0.9, (1, 1, 5, 5))],
+                       width=10, height=10)
+    result = extractor.extract("Messi lifts the cup", graph)
+    assert [o.label for o in result.scene_graph.objects] == ["image", "trophy"]
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t", None, 42])
+def test_bad_text_is_a_typed_error(extractor, text):
+    with pytest.raises(graphie.InvalidInputError):
+        extractor.extract(text)
+
+
+def test_extract_many_yields_one_outcome_per_input_in_order(model_dir):
+    ex = graphie.load(model_dir)  # default image parser for the image inputs
+    inputs = [
+        "Obama visits Paris",
+        {"id": "d", "text": "Merkel meets Macron in Berlin"},
+        graphie.Post(text="", id="empty"),
+        12345,
+        {"id": "img", "text": "Kelly lands in Kazakhstan", "image": photo_bytes()},
+        {"id": "gone", "text": "a post", "image": "/no/such/file.jpg"},
+        {"id": "broken", "text": "a post", "image": b"\xff\xd8\xff\xe0 not really a jpeg"},
+        graphie.Post(text="Harvard welcomes JFK", id="last"),
+    ]
+    out = list(ex.extract_many(inputs, batch_size=3, progress=False))
+    assert [o.id for o in out] == ["0", "d", "empty", "3", "img", "gone", "broken", "last"]
+    kinds = [type(o).__name__ if not isinstance(o, ErrorRecord) else o.type for o in out]
+    assert kinds == ["Extraction", "Extraction", "InvalidInputError", "InvalidInputError", "Extraction",
+                     "ImageError", "ImageError", "Extraction"]
+    assert out[4].scene_graph is not None and out[4].scene_graph.width == 96
+
+
+def test_extract_many_matches_extract(extractor):
+    texts = ["Obama and Michelle at the White House", "Messi joins Inter Miami", "JFK studied at Harvard"]
+    many = list(extractor.extract_many(texts, batch_size=2, progress=False))
+    for text, got in zip(texts, many):
+        one = extractor.extract(text)
+        assert [e.key for e in got.entities] == [e.key for e in one.entities]
+        assert [r.key for r in got.relations] == [r.key for r in one.relations]
+
+
+def test_extract_many_streams(extractor):
+    consumed = itertools.count()
+
+    def endless():
+        for i in itertools.count():
+            next(consumed)
+            yield f"post number {i} from Paris"
+
+    stream = extractor.extract_many(endless(), batch_size=4, progress=False)
+    first = next(stream)
+    assert first.id == "0"
+    assert next(consumed) <= 2 * 4  # at most two batches read ahead, whatever the input size
+    stream.close()
+
+
+def test_jsonl_batch_resumes_and_never_drops_a_line(extractor, tmp_path):
+    src = tmp_path / "in.jsonl"
+    lines = [json.dumps({"id": f"p{i}", "text": f"Obama visits city {i}"}) for i in range(5)]
+    lines.insert(2, "{not json")
+    src.write_bytes(("\n".join(lines) + "\n").encode() + b'{"id": "u", "text": "caf\xe9"}\n')
+    out = tmp_path / "out.jsonl"
+    counts = run_jsonl(extractor, src, out, progress=False)
+    assert counts == {"done": 5, "errors": 2, "skipped": 0}
+    first = out.read_text().splitlines()
+    assert [json.loads(x)["id"] for x in first] == ["p0", "p1", "line-3", "p2", "p3", "p4", "line-7"]
+
+    # A run killed mid-way: three whole lines and a torn one. Rerunning completes the file.
+    out.write_text("\n".join(first[:3]) + "\n" + first[3][:20])
+    assert finished_ids(out) == {"p0", "p1", "line-3"}
+    counts = run_jsonl(extractor, src, out, progress=False)
+    assert counts == {"done": 3, "errors": 1, "skipped": 3}
+    again = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["id"] for x in again] == ["p0", "p1", "line-3", "p2", "p3", "p4", "line-7"]
+    assert "not valid UTF-8" in again[-1]["error"]["message"]
+
+
+def test_cli_extract_json_and_errors(model_dir, capsys):
+    assert main(["extract", "--model", str(model_dir), "--text", "Obama visits Paris", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["tokens"] == ["Obama", "visits", "Paris"]
+    assert main(["extract", "--model", str(model_dir), "--text", " "]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "text is empty" in err
+    assert main(["extract", "--model", "no-such-model", "--text", "x"]) == 2
+    assert "no model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_cli_draw_writes_a_picture(model_dir, tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(photo_bytes((160, 120)))
+    png = tmp_path / "out.png"
+    assert main(["draw", "--model", str(model_dir), "--text", "Obama and Michelle in Paris",
+                 "--image", str(photo), "--output", str(png)]) == 0
+    picture = Image.open(png)
+    assert picture.format == "PNG" and picture.height > 120
+
+
+def test_unknown_model_name_is_a_load_error():
+    with pytest.raises(graphie.ModelLoadError, match="no model"):
+        graphie.load("not-a-model")
