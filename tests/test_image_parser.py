@@ -1,0 +1,183 @@
+"""The default offline backend end to end: real packaged weights on images that scikit-image
+ships (a photo of a person, a cat, a coffee cup) and on text rendered here with PIL."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from graphie.errors import InvalidInputError
+from graphie.registry import detectors
+from parsers.image import (Detector, SceneGraphCache, content_hash, draw_scene_graph, get_detector, parse_image,
+                           spatial_predicates)
+from parsers.image.features import FEATURE_DIM, RegionFeatureExtractor
+from parsers.scene import IMAGE_LABEL, SceneObject
+
+skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (a test dependency) ships the sample photos")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The CI machine is small and shared: MobileNetV2 on one thread avoids oversubscription."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def default():
+    return get_detector("default", threads=1)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Image.Image:
+    return Image.fromarray(skimage_data.astronaut())
+
+
+@pytest.fixture(scope="module")
+def text_image() -> Image.Image:
+    image = Image.new("RGB", (640, 240), "white")
+    ImageDraw.Draw(image).text((40, 70), "GRAPHIE NEWS", fill="black", font=ImageFont.load_default(size=72))
+    return image
+
+
+def test_all_backends_registered():
+    assert {"default", "torchvision", "detectron2", "onnx", "precomputed", "caption"} <= set(detectors.names())
+
+
+def test_default_finds_the_person_and_face(default, astronaut):
+    assert isinstance(default, Detector)
+    objects = default.detect(astronaut)
+    person = [o for o in objects if o.label == "person"]
+    face = [o for o in objects if o.label == "face"]
+    assert len(person) == 1 and person[0].score > 0.8 and person[0].source == "ssdlite"
+    x0, y0, x1, y1 = person[0].box
+    assert x1 - x0 > 250 and y1 - y0 > 350  # she fills most of the 512×512 frame
+    assert len(face) == 1
+    fx0, fy0, fx1, fy1 = face[0].box
+    assert x0 <= fx0 and fx1 <= x1 + 40 and fy1 < 250  # a face in the upper part of the person
+
+
+@pytest.mark.parametrize("name", ["chelsea", "coffee"])
+def test_default_finds_no_people_in_a_cat_or_a_cup(default, name):
+    assert [o for o in default.detect(Image.fromarray(getattr(skimage_data, name)())) if o.label != "text"] == []
+
+
+def test_default_reads_text(default, text_image):
+    texts = [o for o in default.detect(text_image) if o.label == "text"]
+    assert texts, "no text found"
+    assert "GRAPHIE" in "".join(o.text for o in texts).replace(" ", "").upper()
+    x0, y0, x1, y1 = texts[0].box
+    assert 20 <= x0 and y0 >= 50 and y1 <= 200
+
+
+def test_parse_image_graph_structure(astronaut):
+    graph = parse_image(astronaut, threads=1)
+    assert graph.objects[0].label == IMAGE_LABEL and graph.objects[0].box == (0, 0, 512, 512)
+    assert (graph.width, graph.height) == (512, 512)
+    labels = [o.label for o in graph.objects]
+    p, f = labels.index("person"), labels.index("face")
+    triples = {(e.subject, e.predicate, e.object) for e in graph.edges}
+    assert (p, "contains", f) in triples and (f, "inside", p) in triples
+    assert (0, "contains", p) in triples
+    assert all(o.feature is not None and len(o.feature) == FEATURE_DIM for o in graph.objects)
+    data = graph.to_pyg()
+    assert data.x.shape == (len(graph), FEATURE_DIM)
+
+
+def test_max_objects_and_bad_options(astronaut):
+    assert len(parse_image(astronaut, max_objects=1, features=False, threads=1)) == 2
+    assert len(parse_image(astronaut, max_objects=0, features=False, threads=1)) == 1
+    with pytest.raises(InvalidInputError):
+        parse_image(astronaut, max_objects=-1)
+    with pytest.raises(InvalidInputError):
+        parse_image(astronaut, features="pixels", threads=1)
+    with pytest.raises(InvalidInputError, match="ocr"):
+        get_detector("default", ocr="sometimes")
+
+
+def test_region_features_roi_and_crop(astronaut):
+    box = (100.0, 50.0, 300.0, 300.0)
+    whole, (roi,) = RegionFeatureExtractor("roi")(astronaut, [box])
+    _, (crop, none) = RegionFeatureExtractor("crop")(astronaut, [box, None])
+    assert len(whole) == len(roi) == len(crop) == FEATURE_DIM and none is None
+    roi, crop, whole = map(np.asarray, (roi, crop, whole))
+    assert (roi >= 0).all() and roi.std() > 0  # ReLU6 features, not constant
+    cos = lambda a, b: float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert cos(roi, crop) > 0.5  # both describe the same region
+    other = np.asarray(RegionFeatureExtractor("roi")(Image.fromarray(skimage_data.coffee()), [])[0])
+    assert cos(whole, other) < cos(roi, crop)
+
+
+class CountingDetector:
+    """A real detector (two fixed boxes) that counts how often it runs."""
+
+    name = "counting"
+
+    def __init__(self):
+        self.calls = 0
+
+    def settings(self):
+        return {"version": 1}
+
+    def detect(self, image):
+        self.calls += 1
+        return [SceneObject("a", 0.9, (0, 0, 10, 10), "test"), SceneObject("b", 0.8, (20, 0, 30, 10), "test")]
+
+
+def test_cache_is_keyed_by_content_and_settings(tmp_path, astronaut):
+    path = tmp_path / "a.png"
+    astronaut.save(path)
+    det = CountingDetector()
+    first = parse_image(path, det, cache_dir=tmp_path / "cache", features=False)
+    again = parse_image(path, det, cache_dir=tmp_path / "cache", features=False)
+    assert det.calls == 1 and again.to_dict() == first.to_dict()
+    assert len(SceneGraphCache(tmp_path / "cache")) == 1
+    # Same pixels under another name: same content hash, a hit, named after the new file.
+    (tmp_path / "b.png").write_bytes(path.read_bytes())
+    assert parse_image(tmp_path / "b.png", det, cache_dir=tmp_path / "cache", features=False).image_id == "b.png"
+    assert det.calls == 1
+    # Any setting changes the key.
+    parse_image(path, det, max_objects=1, cache_dir=tmp_path / "cache", features=False)
+    assert det.calls == 2
+    # A corrupt record is a miss, then rewritten.
+    record = SceneGraphCache(tmp_path / "cache").path(content_hash(path), {"detector": "counting", "version": 1,
+                                                                           "max_objects": 10, "features": None})
+    assert os.path.exists(record)
+    with open(record, "w") as f:
+        f.write("{not json")
+    parse_image(path, det, cache_dir=tmp_path / "cache", features=False)
+    assert det.calls == 3 and json.load(open(record))["image_id"] == "a.png"
+
+
+def test_content_hash_of_pixels_and_bytes(astronaut):
+    assert content_hash(astronaut) == content_hash(astronaut.copy())
+    assert content_hash(astronaut) != content_hash(astronaut.transpose(Image.FLIP_LEFT_RIGHT))
+    assert content_hash(b"abc") != content_hash(b"abd")
+
+
+def test_draw_scene_graph(tmp_path, astronaut):
+    det = CountingDetector()
+    graph = parse_image(astronaut, det, features=False)
+    graph.objects[1].text = "hello"
+    out = tmp_path / "drawn.png"
+    picture = draw_scene_graph(astronaut, graph, out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert picture.width > astronaut.width  # image + edge panel
+    # The first box's outline is drawn in its colour at (0..10, 0) where the photo is not.
+    assert picture.getpixel((5, 0)) != astronaut.getpixel((5, 0))
+    caption_only = draw_scene_graph(None, graph)
+    assert caption_only.size[0] > 0
+
+
+def test_spatial_edges_match_parse_image():
+    det = CountingDetector()
+    graph = parse_image(Image.new("RGB", (40, 20)), det, features=False)
+    expected = {(e.subject, e.predicate, e.object) for e in spatial_predicates([(0, 0, 10, 10), (20, 0, 30, 10)], 1)}
+    assert expected <= {(e.subject, e.predicate, e.object) for e in graph.edges}
+    assert (1, "left of", 2) in expected
