@@ -61,8 +61,6 @@ def test_detectron2_absent_gives_install_hint():
 
 # --- a user-supplied ONNX detector -----------------------------------------------------------
 
-
-
 def tiny_yolo(path, layout: str) -> None:
     """A real 3-class YOLO-style ONNX model: one fixed box (cx 32, cy 32, w 20, h 10, in the
     64×64 input) whose class scores are the mean of each colour channel of the input."""
