@@ -54,6 +54,7 @@ class TrainingOptions:
     num_threads: int = 2
     amp: bool = True  # bf16 autocast on CUDA
     eval_batch_size: int = 64
+    time_budget_minutes: float | None = None  # stop (evaluate, keep the best) once training took this long
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainingOptions":
@@ -193,6 +194,8 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(max(1, int(opts.warmup * total)), total))
         amp = opts.amp and device.type == "cuda"
         best, best_epoch, history, stale = None, -1, [], 0
+        budget = opts.time_budget_minutes * 60 if opts.time_budget_minutes else math.inf
+        trained_seconds, out_of_time = 0.0, False
         for epoch in range(opts.epochs):
             model.train()
             start, losses = time.time(), []
@@ -214,10 +217,17 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                 if not progress and len(losses) % 50 == 0:  # a heartbeat in the log instead of the bar
                     log.info("epoch %d step %d/%d loss %.4f (%.0fs)", epoch + 1, len(losses), steps_per_epoch,
                              np.mean(losses[-50:]), time.time() - start)
+                if trained_seconds + time.time() - start > budget:
+                    out_of_time = True
+                    log.info("time budget of %.1f min reached after %d steps of epoch %d",
+                             opts.time_budget_minutes, len(losses), epoch + 1)
+                    break
             train_time = time.time() - start
+            trained_seconds += train_time
             t1 = time.time()
             scores, _ = evaluate(model, dev_posts, model_cfg.task, dev_scenes, dev_graphs, opts.eval_batch_size)
-            record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "train_seconds": round(train_time, 1),
+            record = {"epoch": epoch + 1, "steps": len(losses), "loss": float(np.mean(losses)),
+                      "train_seconds": round(train_time, 1),
                       "eval_seconds": round(time.time() - t1, 1),
                       **{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}}
             history.append(record)
@@ -234,6 +244,8 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                 if stale >= opts.patience:
                     log.info("early stop: no better validation F1 for %d epochs", stale)
                     break
+            if out_of_time:
+                break
         summary = {"best_epoch": best_epoch, "dev": best, "history": history,
                    "config": {**config, "model": model_cfg.to_dict(), "training": asdict(opts)},
                    "device": str(device), "train_posts": len(train_posts), "dev_posts": len(dev_posts)}

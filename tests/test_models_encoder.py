@@ -1,0 +1,79 @@
+import warnings
+
+import pytest
+import torch
+
+from graphie.errors import InvalidInputError, ModelLoadError
+from graphie.models.encoder import TransformerEncoder
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    torch.manual_seed(0)
+    return TransformerEncoder("minilm", pooling="first", max_length=16).eval()
+
+
+def test_words_map_to_first_pieces_and_padding_is_masked(encoder):
+    batch = encoder.encode([["Obama", "visited", "Harvard"], ["unbelievably", "tokenised"]])
+    assert batch.word_mask.tolist() == [[True, True, True], [True, True, False]]
+    assert batch.first_index[0, 0] == 1  # right after [CLS]
+    # a multi-piece word: the next word starts after all its pieces
+    pieces = len(encoder.tokenizer("unbelievably", add_special_tokens=False)["input_ids"])
+    assert batch.first_index[1, 1] == 1 + pieces
+    with torch.no_grad():
+        h = encoder(batch)
+    assert h.shape == (2, 3, encoder.dim) and h[1, 2].abs().sum() == 0
+
+
+def test_mean_pooling_differs_only_for_multi_piece_words(encoder):
+    words = [["Obama", "unbelievably"]]
+    batch = encoder.encode(words)
+    encoder.pooling = "mean"
+    try:
+        with torch.no_grad():
+            mean = encoder(batch)
+    finally:
+        encoder.pooling = "first"
+    with torch.no_grad():
+        first = encoder(batch)
+    assert torch.allclose(mean[0, 0], first[0, 0], atol=1e-6)  # one piece: same state
+    assert not torch.allclose(mean[0, 1], first[0, 1])
+
+
+def test_long_posts_are_truncated_with_a_warning(encoder):
+    encoder._warned = False
+    long = ["word"] * 40
+    with pytest.warns(UserWarning, match="truncated"):
+        batch = encoder.encode([long, ["short"]])
+    assert batch.truncated == [0]
+    assert batch.word_mask[0].sum() == 14  # 16 - [CLS] - [SEP]
+    with torch.no_grad():
+        assert torch.isfinite(encoder(batch)).all()
+
+
+def test_context_informs_but_adds_no_words(encoder):
+    encoder.max_length = 64
+    try:
+        plain = encoder.encode([["Jordan", "scores"]])
+        ctx = encoder.encode([["Jordan", "scores"]], ["Michael Jordan is a basketball player"])
+        with torch.no_grad():
+            h_plain, h_ctx = encoder(plain), encoder(ctx)
+    finally:
+        encoder.max_length = 16
+    assert ctx.word_mask.shape == plain.word_mask.shape and ctx.input_ids.shape[1] > plain.input_ids.shape[1]
+    assert (ctx.token_type_ids[0] == 1).sum() > 0 and (ctx.word_index[0][ctx.token_type_ids[0] == 1] == -1).all()
+    assert not torch.allclose(h_plain, h_ctx)
+
+
+def test_embed_phrases(encoder):
+    with torch.no_grad():
+        out = encoder.embed_phrases(["a dog", "graduation caps on a campus"])
+    assert out.shape == (2, encoder.dim)
+    assert encoder.embed_phrases([]).shape == (0, encoder.dim)
+
+
+def test_empty_post_and_unknown_encoder_are_typed_errors(encoder, tmp_path):
+    with pytest.raises(InvalidInputError):
+        encoder.encode([[]])
+    with pytest.raises(ModelLoadError):
+        TransformerEncoder(str(tmp_path / "nowhere"))
