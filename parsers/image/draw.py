@@ -35,10 +35,13 @@ def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | o
     PNG to ``path`` when given. Returns the picture."""
     if image is not None:
         base = load_image(image).copy()
-    else:
+    elif any(o.box is not None for o in graph.objects[1:]):
         base = Image.new("RGB", (graph.width or 480, graph.height or 360), (245, 245, 245))
+    else:  # a caption graph: the panel alone
+        base = Image.new("RGB", (0, 0))
     w, h = base.size
-    canvas = Image.new("RGB", (w + PANEL_WIDTH, max(h, 200)), (255, 255, 255))
+    panel_height = 12 + 15 * (len(graph.objects) + min(len(graph.edges), max_panel_edges) + 5)
+    canvas = Image.new("RGB", (w + PANEL_WIDTH, max(h, min(panel_height, 1200))), (255, 255, 255))
     canvas.paste(base, (0, 0))
     draw = ImageDraw.Draw(canvas)
     font = _font(max(12, min(w, h) // 40))
@@ -52,23 +55,30 @@ def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | o
         return ((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
 
     directions = len(graph.objects) - 1 <= MAX_OBJECTS_FOR_DIRECTIONS
+    arrows: dict[tuple[int, int], list[str]] = {}  # one arrow per pair, its predicates joined
     for e in graph.edges:
         if e.subject == 0 or e.object == 0 or e.predicate in DRAWN_PREDICATES_SKIP:
             continue
         if e.predicate in DIRECTIONS and not directions:
             continue
-        if e.predicate in ("near", "overlaps") and e.subject > e.object:
-            continue
         if graph.objects[e.subject].box is None or graph.objects[e.object].box is None:
             continue
-        (x0, y0), (x1, y1) = centre(e.subject), centre(e.object)
+        if (e.object, e.subject) in arrows:  # near / overlaps: keep the arrow already there
+            if e.predicate not in arrows[(e.object, e.subject)]:
+                arrows[(e.object, e.subject)].append(e.predicate)
+            continue
+        arrows.setdefault((e.subject, e.object), [])
+        if e.predicate not in arrows[(e.subject, e.object)]:
+            arrows[(e.subject, e.object)].append(e.predicate)
+    for (s, o), predicates in arrows.items():
+        (x0, y0), (x1, y1) = centre(s), centre(o)
         draw.line([(x0, y0), (x1, y1)], fill=(255, 255, 255), width=3)
         draw.line([(x0, y0), (x1, y1)], fill=(90, 90, 90), width=1)
         angle = math.atan2(y1 - y0, x1 - x0)
         for side in (2.6, -2.6):  # arrow head at the object end
             draw.line([(x1, y1), (x1 + 10 * math.cos(angle + side), y1 + 10 * math.sin(angle + side))],
                       fill=(90, 90, 90), width=2)
-        draw.text(((x0 + x1) / 2, (y0 + y1) / 2), e.predicate, fill=(0, 0, 0), font=small,
+        draw.text(((x0 + x1) / 2, (y0 + y1) / 2), ", ".join(predicates), fill=(0, 0, 0), font=small,
                   stroke_width=2, stroke_fill=(255, 255, 255))
 
     for i, o in enumerate(graph.objects[1:], 1):
@@ -79,11 +89,13 @@ def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | o
         tx, ty = o.box[0] + 2, max(0, o.box[1] - font.size - 4) if hasattr(font, "size") else o.box[1]
         draw.text((tx, ty), caption, fill=colour(i), font=font, stroke_width=2, stroke_fill=(0, 0, 0))
 
-    lines = [f"{graph.image_id or ''} {w}x{h}", f"{len(graph.objects)} nodes, {len(graph.edges)} edges", ""]
+    size = f" {graph.width}x{graph.height}" if graph.width else ""
+    lines = [f"{graph.image_id or ''}{size}", f"{len(graph.objects)} nodes, {len(graph.edges)} edges", ""]
     lines += [f"{i}: {o.label}" + (f" '{o.text}'" if o.text else "") for i, o in enumerate(graph.objects)]
     lines.append("")
     shown = [e for e in graph.edges if e.subject and e.object and e.predicate not in DRAWN_PREDICATES_SKIP]
-    lines += [f"{e.subject} {e.predicate} {e.object}" for e in shown[:max_panel_edges]]
+    lines += [f"{e.subject} {graph.objects[e.subject].label} - {e.predicate} -> {e.object} {graph.objects[e.object].label}"
+              for e in shown[:max_panel_edges]]
     if len(shown) > max_panel_edges:
         lines.append(f"... {len(shown) - max_panel_edges} more")
     draw.multiline_text((w + 8, 8), "\n".join(lines), fill=(0, 0, 0), font=small, spacing=3)

