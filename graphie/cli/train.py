@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--format", help="data format (default: mnre->mnre, jmere->jmere_from_mnre, twitter->twitter)")
     e.add_argument("--images", help="folder of the posts' images (image scene graphs, when the model aligns them)")
     e.add_argument("--captions", help="captions file (image file name :caption)")
-    e.add_argument("--scene", choices=["none", "caption"], default="none", help="image evidence to align")
+    e.add_argument("--scene", choices=["none", "caption", "image"],
+                   help="image evidence to align (default: image with --images, caption with --captions, "
+                        "for models that align; else none)")
     e.add_argument("--predictions", help="write one JSON line per sentence with gold and predicted annotations")
     e.add_argument("--batch-size", type=int, default=64)
     e.set_defaults(func=run_evaluate)
@@ -88,12 +90,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     fmt = args.format or {"mnre": "mnre", "jmere": "jmere_from_mnre", "twitter": "twitter"}[args.task]
     data = {"format": fmt, "dev": args.data, "captions": args.captions}
     posts = load_posts(data, "dev")
-    if args.images and not Path(args.images).is_dir():
-        raise InvalidInputError(f"--images {args.images}: not a folder")
     scene = args.scene
-    if model.config.alignment != "none" and scene == "none" and args.captions:
-        scene = "caption"
-    scenes = scene_graphs_for(posts, scene, model.config.max_objects)
+    if scene is None:
+        aligns = model.config.alignment != "none"
+        scene = "image" if aligns and args.images else "caption" if aligns and args.captions else "none"
+    scenes = scene_graphs_for(posts, scene, model.config.max_objects, args.images)
     scores, preds = evaluate(model, posts, args.task, scenes, batch_size=args.batch_size)
     if args.predictions:
         with open(args.predictions, "w", encoding="utf-8") as f:

@@ -9,7 +9,8 @@ A config file has three sections::
 
 Data formats: ``mnre``, ``jmere`` (EEGA json), ``jmere_from_mnre`` (MNRE file, merged per
 sentence), ``twitter`` (+ ``captions``), ``pgim``. ``scene`` chooses the image evidence:
-``"none"`` or ``"caption"`` (a scene graph parsed from each post's caption).
+``"none"``, ``"caption"`` (a scene graph parsed from each post's caption) or ``"image"``
+(the image parser on ``data["images"]/<post.image>``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .evaluate import evaluate
 log = logging.getLogger("graphie.train")
 
 DATA_FORMATS = ("mnre", "jmere", "jmere_from_mnre", "twitter", "pgim")
-SCENE_SOURCES = ("none", "caption")
+SCENE_SOURCES = ("none", "caption", "image")
 
 
 @dataclass
@@ -103,16 +104,29 @@ def load_posts(data: dict[str, Any], split: str, base: Path | None = None) -> li
     return datasets.read_twitter(path, other_as_misc=data.get("other_as_misc", True), captions=captions)
 
 
-def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: int = 10) -> list[Any] | None:
-    """Per-post scene graphs for the alignment (``None`` when ``source`` is ``"none"``)."""
+def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: int = 10,
+                     images: str | os.PathLike | None = None) -> list[Any] | None:
+    """Per-post scene graphs for the alignment: ``None`` for source ``"none"``; else one
+    :class:`parsers.scene.SceneGraph` per post (``None`` where a post has no caption or image)
+    parsed from its ``"caption"`` or from its ``"image"`` file in the folder ``images``."""
     if source not in SCENE_SOURCES:
         raise InvalidInputError(f"scene source must be one of {SCENE_SOURCES}, got {source!r}")
     if source == "none":
         return None
-    from parsers.image.detectors.caption import caption_scene_graph
+    if source == "caption":
+        from parsers.image.detectors.caption import caption_scene_graph
 
-    return [caption_scene_graph(p.caption, max_objects=max_objects, image_id=p.image) if p.caption else None
-            for p in posts]
+        return [caption_scene_graph(p.caption, max_objects=max_objects, image_id=p.image) if p.caption else None
+                for p in posts]
+    if images is None or not Path(images).is_dir():
+        raise InvalidInputError(f"scene source 'image' needs a folder of images, got {images!r}")
+    from parsers.image.parse import parse_image
+
+    out = []
+    for p in posts:
+        path = Path(images) / p.image if p.image else None
+        out.append(parse_image(path, max_objects=max_objects, image_id=p.image) if path and path.is_file() else None)
+    return out
 
 
 def labels_from(posts: Sequence[Post], task: str, none_label: str) -> tuple[list[str], list[str]]:
@@ -175,8 +189,8 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         t0 = time.time()
         train_graphs, dev_graphs = parse_posts(train_posts), parse_posts(dev_posts)
         scene = data.get("scene", "none")
-        train_scenes = scene_graphs_for(train_posts, scene, model_cfg.max_objects)
-        dev_scenes = scene_graphs_for(dev_posts, scene, model_cfg.max_objects)
+        train_scenes = scene_graphs_for(train_posts, scene, model_cfg.max_objects, data.get("images"))
+        dev_scenes = scene_graphs_for(dev_posts, scene, model_cfg.max_objects, data.get("images"))
         log.info("parsed in %.1fs", time.time() - t0)
         examples = make_examples(train_posts, train_graphs, train_scenes, merge_pairs=model_cfg.task == "mnre")
         cooccurrence = (CooccurrenceStats.fit([g.tokens for g in train_graphs])
