@@ -120,15 +120,17 @@ class FaceDetector:
     def __call__(self, image: Image.Image) -> list[SceneObject]:
         return self._scan(image, (0, 0, image.width, image.height), self.max_side, self.min_size)
 
-    def within(self, image: Image.Image, boxes: list, max_boxes: int = 5) -> list[SceneObject]:
+    def within(self, image: Image.Image, boxes: list, max_boxes: int = 5, region_side: int = 224) -> list[SceneObject]:
         """Faces in the top 60% of each of (at most ``max_boxes``) person boxes, each widened
-        by 10% (a head can stick out of a tight box); faces of at least 1/8 of the box width."""
+        by 10% (a head can stick out of a tight box) and scaled to at most ``region_side``
+        pixels; faces of at least 1/8 of the region's shorter side. (224 px found the same
+        faces as 320 on the MNRE samples and the astronaut photo, at half the cost.)"""
         faces: list[SceneObject] = []
         for b in boxes[:max_boxes]:
             pad = 0.1 * (b[2] - b[0])
             region = clip_box((b[0] - pad, b[1] - pad, b[2] + pad, b[1] + 0.6 * (b[3] - b[1])), image.width, image.height)
             if region is not None:
-                faces += self._scan(image, region, 320, 0.125)
+                faces += self._scan(image, region, region_side, 0.125)
         return nms(faces, 0.3)
 
 
