@@ -86,7 +86,9 @@ def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | o
             continue
         draw.rectangle(o.box, outline=colour(i), width=3)
         caption = f"{i}:{o.label} {o.score:.2f}" + (f" '{o.text}'" if o.text else "")
-        tx, ty = o.box[0] + 2, max(0, o.box[1] - font.size - 4) if hasattr(font, "size") else o.box[1]
+        height = getattr(font, "size", 11) + 4
+        # Above the box, or just inside its top edge when there is no room above.
+        tx, ty = o.box[0] + 2, o.box[1] - height if o.box[1] >= height else o.box[1] + 2
         draw.text((tx, ty), caption, fill=colour(i), font=font, stroke_width=2, stroke_fill=(0, 0, 0))
 
     size = f" {graph.width}x{graph.height}" if graph.width else ""
