@@ -32,7 +32,7 @@ INSTALL_REQUIRES = [
 ]
 
 EXTRAS = {
-    "test": ["pytest>=8", "seqeval==1.2.2", "pot>=0.9", "scikit-image>=0.22"],
+    "test": ["pytest>=8", "seqeval==1.2.2", "pot>=0.9", "scikit-image>=0.22", "onnx>=1.15"],
     "docs": ["sphinx>=7", "furo>=2024.1", "myst-parser>=3"],
 }
 
