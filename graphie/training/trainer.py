@@ -56,6 +56,7 @@ class TrainingOptions:
     amp: bool = True  # bf16 autocast on CUDA
     eval_batch_size: int = 64
     time_budget_minutes: float | None = None  # stop (evaluate, keep the best) once training took this long
+    freeze_encoder_layers: int = 0  # keep the embeddings and the lowest k transformer layers fixed (cheaper steps)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainingOptions":
@@ -136,6 +137,21 @@ def labels_from(posts: Sequence[Post], task: str, none_label: str) -> tuple[list
     return types, labels
 
 
+def freeze_encoder_layers(encoder: Any, k: int) -> None:
+    """Fix the embeddings and the lowest ``k`` layers of a BERT-style encoder (no gradients for them)."""
+    if k <= 0:
+        return
+    base = encoder.model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is None or not hasattr(base, "embeddings"):
+        raise InvalidInputError(f"freeze_encoder_layers needs a BERT-style encoder, not {type(base).__name__}")
+    if k > len(layers):
+        raise InvalidInputError(f"freeze_encoder_layers={k} but the encoder has {len(layers)} layers")
+    for module in [base.embeddings, *layers[:k]]:
+        for p in module.parameters():
+            p.requires_grad_(False)
+
+
 def _schedule(warmup_steps: int, total: int):
     def factor(step: int) -> float:
         if step < warmup_steps:
@@ -197,8 +213,9 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                         if "cooccurrence" in model_cfg.pair_channels else None)
         model = GraphieModel(model_cfg, cooccurrence).to(device)
         collate = model.collator()
-        enc_params = list(model.encoder.parameters())
-        enc_ids = {id(p) for p in enc_params}
+        freeze_encoder_layers(model.encoder, opts.freeze_encoder_layers)
+        enc_params = [p for p in model.encoder.parameters() if p.requires_grad]
+        enc_ids = {id(p) for p in model.encoder.parameters()}
         rest = [p for p in model.parameters() if id(p) not in enc_ids]
         optimizer = torch.optim.AdamW(
             [{"params": enc_params, "lr": opts.lr}, {"params": rest, "lr": opts.head_lr}],
