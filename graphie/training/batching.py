@@ -36,6 +36,7 @@ class Example:
     scene_graph: Any = None  # parsers.scene.SceneGraph | None
     entities: list[EntityTuple] = field(default_factory=list)
     relations: list[tuple[EntityTuple, EntityTuple, str]] = field(default_factory=list)
+    relations_known: bool = True  # False for NER-only data mixed into joint training: no relation loss
 
     @property
     def words(self) -> list[str]:
@@ -55,9 +56,10 @@ def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[Any]:
 
 
 def make_examples(posts: Sequence[Post], graphs: Sequence[Any], scene_graphs: Sequence[Any] | None = None,
-                  merge_pairs: bool = False) -> list[Example]:
+                  merge_pairs: bool = False, relations_known: bool = True) -> list[Example]:
     """Examples from posts and their graphs. ``merge_pairs`` joins posts with the same tokens and
-    image (MNRE lines of one sentence) into one example holding all their pairs."""
+    image (MNRE lines of one sentence) into one example holding all their pairs.
+    ``relations_known=False`` marks entity-only data (Twitter NER in a joint model)."""
     if len(graphs) != len(posts):
         raise InvalidInputError(f"{len(posts)} posts but {len(graphs)} text graphs")
     if scene_graphs is not None and len(scene_graphs) != len(posts):
@@ -73,7 +75,8 @@ def make_examples(posts: Sequence[Post], graphs: Sequence[Any], scene_graphs: Se
             ex.entities.extend(e for e in entities if e not in ex.entities)
             ex.relations.extend(r for r in relations if r not in ex.relations)
             continue
-        ex = Example(post, graph, scene_graphs[i] if scene_graphs is not None else None, entities, relations)
+        ex = Example(post, graph, scene_graphs[i] if scene_graphs is not None else None, entities, relations,
+                     relations_known)
         out.append(ex)
         if merge_pairs:
             index[key] = ex
@@ -203,7 +206,8 @@ class Collator:
             batch.relation_targets = torch.stack(
                 [encode_relations(ex.relations, cfg.relation_labels, n, cfg.relation_cells) for ex in batch.examples])
             pair_ok = batch.word_mask.unsqueeze(1) & batch.word_mask.unsqueeze(2)
-            batch.relation_mask = pair_ok & ~torch.eye(n, dtype=torch.bool).unsqueeze(0)
+            known = torch.tensor([ex.relations_known for ex in batch.examples]).view(B, 1, 1)
+            batch.relation_mask = pair_ok & ~torch.eye(n, dtype=torch.bool).unsqueeze(0) & known
 
 
 def _clip(span: EntityTuple, kept: int) -> tuple[int, int]:

@@ -10,7 +10,9 @@ A config file has three sections::
 Data formats: ``mnre``, ``jmere`` (EEGA json), ``jmere_from_mnre`` (MNRE file, merged per
 sentence), ``twitter`` (+ ``captions``), ``pgim``. ``scene`` chooses the image evidence:
 ``"none"``, ``"caption"`` (a scene graph parsed from each post's caption) or ``"image"``
-(the image parser on ``data["images"]/<post.image>``).
+(the image parser on ``data["images"]/<post.image>``). ``data["extra"]`` lists more training
+sets, each a data section of its own (``format``, ``train``, ``captions``, ``scene``); with
+``"entities_only": true`` its posts teach entities but not relations (NER data in a joint model).
 """
 
 from __future__ import annotations
@@ -195,7 +197,10 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         model_cfg = ModelConfig.from_dict(dict(config["model"]))
         train_posts = load_posts(data, "train", base)[: opts.max_train]
         dev_posts = load_posts(data, "dev", base)[: opts.max_dev]
-        types, labels = labels_from(train_posts, model_cfg.task, model_cfg.none_label)
+        # Extra training sets, e.g. Twitter NER mixed into a joint model ("entities_only": no relation loss).
+        extra = [(load_posts(spec, "train", base), spec) for spec in data.get("extra", [])]
+        types, labels = labels_from(train_posts + [p for posts, _ in extra for p in posts],
+                                    model_cfg.task, model_cfg.none_label)
         model_cfg.entity_types = model_cfg.entity_types or types
         model_cfg.relation_labels = model_cfg.relation_labels or labels
         model_cfg.validate()
@@ -209,7 +214,15 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         dev_scenes = scene_graphs_for(dev_posts, scene, model_cfg.max_objects, data.get("images"))
         log.info("parsed in %.1fs", time.time() - t0)
         examples = make_examples(train_posts, train_graphs, train_scenes, merge_pairs=model_cfg.task == "mnre")
-        cooccurrence = (CooccurrenceStats.fit([g.tokens for g in train_graphs])
+        all_graphs = list(train_graphs)
+        for posts, spec in extra:
+            graphs = parse_posts(posts)
+            scenes = scene_graphs_for(posts, spec.get("scene", "none"), model_cfg.max_objects, spec.get("images"))
+            examples += make_examples(posts, graphs, scenes, relations_known=not spec.get("entities_only", False))
+            all_graphs += graphs
+            log.info("extra training set %s: %d posts%s", spec.get("train"), len(posts),
+                     " (entities only)" if spec.get("entities_only") else "")
+        cooccurrence = (CooccurrenceStats.fit([g.tokens for g in all_graphs])
                         if "cooccurrence" in model_cfg.pair_channels else None)
         model = GraphieModel(model_cfg, cooccurrence).to(device)
         collate = model.collator()
