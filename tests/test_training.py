@@ -41,7 +41,8 @@ def trained(tmp_path_factory):
         "data": {"format": "jmere_from_mnre", "train": str(data), "dev": str(data)},
         "model": {"task": "jmere", "max_length": 24, "gnn_layers": 1, "grid_dim": 32, "pair_dim": 8,
                   "entity_pos_weight": 3.0, "none_weight": 0.3},
-        "training": {"epochs": 3, "batch_size": 4, "head_lr": 3e-3, "lr": 1e-4, "warmup": 0.0, "patience": 5},
+        "training": {"epochs": 3, "batch_size": 4, "head_lr": 3e-3, "lr": 1e-4, "warmup": 0.0, "patience": 5,
+                     "freeze_encoder_layers": 4},
     }
     summary = train(config, root / "model", progress=False)
     return root, data, summary
@@ -108,3 +109,18 @@ def test_broken_model_folders_raise_model_load_error(trained, tmp_path):
     (broken / "config.json").write_text("{not json")
     with pytest.raises(ModelLoadError, match="not a graphie model config"):
         GraphieModel.from_pretrained(broken)
+
+
+def test_freeze_encoder_layers_fixes_the_lowest_layers():
+    from graphie.errors import InvalidInputError
+    from graphie.models.encoder import TransformerEncoder
+    from graphie.training.trainer import freeze_encoder_layers
+
+    enc = TransformerEncoder("minilm")
+    freeze_encoder_layers(enc, 2)
+    layers = enc.model.encoder.layer
+    assert not any(p.requires_grad for p in enc.model.embeddings.parameters())
+    assert not any(p.requires_grad for p in layers[1].parameters())
+    assert all(p.requires_grad for p in layers[2].parameters())
+    with pytest.raises(InvalidInputError):
+        freeze_encoder_layers(enc, len(layers) + 1)

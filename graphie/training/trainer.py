@@ -9,8 +9,9 @@ A config file has three sections::
 
 Data formats: ``mnre``, ``jmere`` (EEGA json), ``jmere_from_mnre`` (MNRE file, merged per
 sentence), ``twitter`` (+ ``captions``), ``pgim``. ``scene`` chooses the image evidence:
-``"none"``, ``"caption"`` (a scene graph parsed from each post's caption) or ``"image"``
-(the image parser on ``data["images"]/<post.image>``). ``data["extra"]`` lists more training
+``"none"``, ``"caption"`` (a scene graph parsed from each post's caption), ``"image"``
+(the image parser on ``data["images"]/<post.image>``) or ``"precomputed"`` (``data["scene_graphs"]``,
+a JSON object of scene graphs keyed by image file name). ``data["extra"]`` lists more training
 sets, each a data section of its own (``format``, ``train``, ``captions``, ``scene``); with
 ``"entities_only": true`` its posts teach entities but not relations (NER data in a joint model).
 """
@@ -38,7 +39,7 @@ from .evaluate import evaluate
 log = logging.getLogger("graphie.train")
 
 DATA_FORMATS = ("mnre", "jmere", "jmere_from_mnre", "twitter", "pgim")
-SCENE_SOURCES = ("none", "caption", "image")
+SCENE_SOURCES = ("none", "caption", "image", "precomputed")
 
 
 @dataclass
@@ -108,10 +109,12 @@ def load_posts(data: dict[str, Any], split: str, base: Path | None = None) -> li
 
 
 def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: int = 10,
-                     images: str | os.PathLike | None = None) -> list[Any] | None:
+                     images: str | os.PathLike | None = None,
+                     scene_graphs: str | os.PathLike | None = None) -> list[Any] | None:
     """Per-post scene graphs for the alignment: ``None`` for source ``"none"``; else one
-    :class:`parsers.scene.SceneGraph` per post (``None`` where a post has no caption or image)
-    parsed from its ``"caption"`` or from its ``"image"`` file in the folder ``images``."""
+    :class:`parsers.scene.SceneGraph` per post (``None`` where a post has none) parsed from its
+    ``"caption"``, from its ``"image"`` file in the folder ``images``, or looked up by image
+    file name in the JSON object ``scene_graphs`` (``"precomputed"``)."""
     if source not in SCENE_SOURCES:
         raise InvalidInputError(f"scene source must be one of {SCENE_SOURCES}, got {source!r}")
     if source == "none":
@@ -121,6 +124,15 @@ def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: i
 
         return [caption_scene_graph(p.caption, max_objects=max_objects, image_id=p.image) if p.caption else None
                 for p in posts]
+    if source == "precomputed":
+        from parsers.scene import SceneGraph
+
+        if scene_graphs is None or not Path(scene_graphs).is_file():
+            raise InvalidInputError(f"scene source 'precomputed' needs a JSON file of scene graphs, got {scene_graphs!r}")
+        table = json.loads(Path(scene_graphs).read_text(encoding="utf-8"))
+        if not isinstance(table, dict):
+            raise InvalidInputError(f"{scene_graphs}: expected a JSON object keyed by image file name")
+        return [SceneGraph.from_dict(table[p.image]) if p.image in table else None for p in posts]
     if images is None or not Path(images).is_dir():
         raise InvalidInputError(f"scene source 'image' needs a folder of images, got {images!r}")
     from parsers.image.parse import parse_image
@@ -130,6 +142,14 @@ def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: i
         path = Path(images) / p.image if p.image else None
         out.append(parse_image(path, max_objects=max_objects, image_id=p.image) if path and path.is_file() else None)
     return out
+
+
+def _scenes(posts: Sequence[Post], data: dict[str, Any], max_objects: int, base: Path | None) -> list[Any] | None:
+    source = data.get("scene", "none")
+    if source in ("none", "caption"):
+        return scene_graphs_for(posts, source, max_objects)
+    paths = {k: resolve_path(data[k], base) for k in ("images", "scene_graphs") if data.get(k)}
+    return scene_graphs_for(posts, source, max_objects, **paths)
 
 
 def labels_from(posts: Sequence[Post], task: str, none_label: str) -> tuple[list[str], list[str]]:
@@ -209,9 +229,8 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                  len(model_cfg.relation_labels), device)
         t0 = time.time()
         train_graphs, dev_graphs = parse_posts(train_posts), parse_posts(dev_posts)
-        scene = data.get("scene", "none")
-        train_scenes = scene_graphs_for(train_posts, scene, model_cfg.max_objects, data.get("images"))
-        dev_scenes = scene_graphs_for(dev_posts, scene, model_cfg.max_objects, data.get("images"))
+        train_scenes = _scenes(train_posts, data, model_cfg.max_objects, base)
+        dev_scenes = _scenes(dev_posts, data, model_cfg.max_objects, base)
         log.info("parsed in %.1fs", time.time() - t0)
         examples = make_examples(train_posts, train_graphs, train_scenes, merge_pairs=model_cfg.task == "mnre")
         all_graphs = list(train_graphs)
