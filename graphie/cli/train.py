@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--format", help="data format (default: mnre->mnre, jmere->jmere_from_mnre, twitter->twitter)")
     e.add_argument("--images", help="folder of the posts' images (image scene graphs, when the model aligns them)")
     e.add_argument("--captions", help="captions file (image file name :caption)")
-    e.add_argument("--scene", choices=["none", "caption", "image"],
+    e.add_argument("--scene-graphs", help="JSON object of precomputed scene graphs keyed by image file name")
+    e.add_argument("--scene", choices=["none", "caption", "image", "precomputed"],
                    help="image evidence to align (default: image with --images, caption with --captions, "
                         "for models that align; else none)")
     e.add_argument("--predictions", help="write one JSON line per sentence with gold and predicted annotations")
@@ -93,8 +94,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     scene = args.scene
     if scene is None:
         aligns = model.config.alignment != "none"
-        scene = "image" if aligns and args.images else "caption" if aligns and args.captions else "none"
-    scenes = scene_graphs_for(posts, scene, model.config.max_objects, args.images)
+        scene = ("precomputed" if aligns and args.scene_graphs else "image" if aligns and args.images
+                 else "caption" if aligns and args.captions else "none")
+    scenes = scene_graphs_for(posts, scene, model.config.max_objects, args.images, args.scene_graphs)
     scores, preds = evaluate(model, posts, args.task, scenes, batch_size=args.batch_size)
     if args.predictions:
         with open(args.predictions, "w", encoding="utf-8") as f:
