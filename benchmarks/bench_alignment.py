@@ -9,8 +9,8 @@ Every run goes through graphie's own trainer (``graphie.training.trainer.train``
     python benchmarks/bench_alignment.py table                                # markdown of all runs
 
 The synthetic configs read precomputed scene graphs (``"scene": "precomputed"`` with a
-``"scene_graphs"`` JSON file keyed by image file name). The trainer knows the ``none`` and
-``caption`` scene sources; this script adds ``precomputed`` around it (:func:`with_precomputed_scenes`).
+``"scene_graphs"`` JSON file keyed by image file name); the Twitter ones parse each post's BLIP-2
+caption into a scene graph (``"scene": "caption"``).
 """
 
 from __future__ import annotations
@@ -19,33 +19,11 @@ import argparse
 import json
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "alignment"
 MODES = ("none", "mega", "eega")
-
-
-@contextmanager
-def with_precomputed_scenes(path: Path):
-    """Let the trainer's ``scene_graphs_for`` look graphs up by image file name in ``path``."""
-    from graphie.training import trainer
-    from parsers.scene import SceneGraph
-
-    graphs = {k: SceneGraph.from_dict(v) for k, v in json.loads(path.read_text(encoding="utf-8")).items()}
-    original = trainer.scene_graphs_for
-
-    def scene_graphs_for(posts, source="none", max_objects=10):
-        if source != "precomputed":
-            return original(posts, source, max_objects)
-        return [graphs[p.image].top(max_objects) if p.image in graphs else None for p in posts]
-
-    trainer.scene_graphs_for = scene_graphs_for
-    try:
-        yield
-    finally:
-        trainer.scene_graphs_for = original
 
 
 def run(config_path: Path, name: str, overrides: dict) -> dict:
@@ -56,11 +34,7 @@ def run(config_path: Path, name: str, overrides: dict) -> dict:
         config.setdefault(section, {}).update(values)
     output = RUNS / name
     start = time.time()
-    if config["data"].get("scene") == "precomputed":
-        with with_precomputed_scenes(ROOT / config["data"]["scene_graphs"]):
-            summary = train(config, output, base=ROOT, progress=False)
-    else:
-        summary = train(config, output, base=ROOT, progress=False)
+    summary = train(config, output, base=ROOT, progress=False)
     summary["wall_seconds"] = round(time.time() - start, 1)
     (output / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(json.dumps({"run": name, "best_epoch": summary["best_epoch"], "dev": summary["dev"]}), flush=True)
