@@ -35,6 +35,7 @@ class ModelConfig:
     grid_dim: int = 128
     max_entity_len: int = 8  # entity cells are scored only within this band of the diagonal
     relation_cells: str = "block"  # gold relation label on the head x tail block, or "first" words only
+    nested_entities: bool = False  # decode nested spans of different types (the benchmarks are flat)
     head: str = "grid"
     dropout: float = 0.1
     mark_given_entities: bool = True  # mnre: add an embedding to words of the given entities

@@ -214,7 +214,7 @@ class GraphieModel(nn.Module):
                     found = [(s, e, t, 1.0) for s, e, t in crf_spans[b]]
                 else:
                     found = decode_entities(ent_probs[b], kept[b], cfg.entity_types, cfg.max_entity_len,
-                                            threshold, nested=False)
+                                            threshold, nested=cfg.nested_entities)
                 entities = [entity(s, e, t, score) for s, e, t, score in found]
                 if rel_probs is not None:
                     for a, c, k, score in decode_relations(rel_probs[b], found, cfg.relation_labels, cfg.relation_cells):
