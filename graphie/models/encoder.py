@@ -137,7 +137,8 @@ class TransformerEncoder(nn.Module):
                 f"{len(truncated)} post(s) longer than max_length={self.max_length} sub-words were truncated; "
                 "their last words get no tags", stacklevel=2)
             self._warned = True
-        B, L, n = len(rows), max(map(len, rows)), max(len(w) for w in words)
+        # n counts kept words only: a 5,000-word post must not make an [n, n] grid of 5,000 x 5,000 cells.
+        B, L, n = len(rows), max(map(len, rows)), max(kept)
         input_ids = torch.full((B, L), pad_id if pad_id is not None else 0, dtype=torch.long)
         attention = torch.zeros(B, L, dtype=torch.long)
         token_types = torch.zeros(B, L, dtype=torch.long)
