@@ -50,10 +50,10 @@ def table() -> str:
         dev, hist = s["dev"] or {}, s["history"]
         train_s = sum(h["train_seconds"] for h in hist) / len(hist)
         eval_s = sum(h["eval_seconds"] for h in hist) / len(hist)
-        ent = dev.get("entity_f1", dev.get("entities", {}).get("f1") if isinstance(dev.get("entities"), dict) else None)
-        fmt = lambda v: f"{100 * v:.2f}" if isinstance(v, float) and v <= 1 else (f"{v:.2f}" if isinstance(v, float) else "–")
+        fmt = lambda v: f"{v:.2f}" if isinstance(v, (int, float)) else "–"  # the trainer reports percentages
         rows.append(f"| {metrics.parent.name} | {s['best_epoch']} | {fmt(dev.get('precision'))} | "
-                    f"{fmt(dev.get('recall'))} | {fmt(dev.get('f1'))} | {fmt(ent)} | {train_s:.0f} | {eval_s:.0f} |")
+                    f"{fmt(dev.get('recall'))} | {fmt(dev.get('f1'))} | {fmt(dev.get('entity_f1'))} | "
+                    f"{train_s:.0f} | {eval_s:.0f} |")
     return "\n".join(rows)
 
 

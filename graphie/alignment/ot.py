@@ -59,10 +59,10 @@ def sinkhorn(
     log_u = torch.zeros_like(log_a)
     log_v = torch.zeros_like(log_b)
     for _ in range(num_iters):
-        log_u = log_a - _logsumexp(log_k + log_v[:, None, :], dim=2)
+        # columns first, rows last: every row of the returned plan has exactly its mass
         log_v = log_b - _logsumexp(log_k + log_u[:, :, None], dim=1)
-        if tol is not None:
-            # rows are exact after the u-update's successor; check the column marginals
+        log_u = log_a - _logsumexp(log_k + log_v[:, None, :], dim=2)
+        if tol is not None:  # rows are exact; stop once the columns are close enough
             plan_cols = torch.exp(log_u[:, :, None] + log_k + log_v[:, None, :]).sum(1)
             if (plan_cols - b).abs().sum(-1).max() < tol:
                 break
