@@ -161,3 +161,18 @@ def test_cli_draw_writes_a_picture(model_dir, tmp_path):
 def test_unknown_model_name_is_a_load_error():
     with pytest.raises(graphie.ModelLoadError, match="no model"):
         graphie.load("not-a-model")
+
+
+def test_very_long_text_is_truncated_with_a_warning_not_an_error(extractor):
+    text = " ".join(["Obama", "visits", "Paris", "today"] * 1250)  # 5,000 words
+    with pytest.warns(UserWarning, match="truncated"):
+        result = extractor.extract(text)
+    assert len(result.tokens) == 5000
+    assert all(e.span.end <= 5000 for e in result.entities)
+
+
+def test_control_characters_do_not_break_offsets(extractor):
+    text = "Obama\x00 visits\x1b Paris\u200b today"
+    result = extractor.extract(text)
+    assert all(text[s:s + len(t)] == t for t, s in zip(result.tokens, result.text_graph.starts))
+    assert "Paris" in result.tokens
