@@ -12,7 +12,8 @@ sentence), ``twitter`` (+ ``captions``), ``pgim``. ``scene`` chooses the image e
 ``"none"``, ``"caption"`` (a scene graph parsed from each post's caption), ``"image"``
 (the image parser on ``data["images"]/<post.image>``) or ``"precomputed"`` (``data["scene_graphs"]``,
 a JSON object of scene graphs keyed by image file name). ``data["extra"]`` lists more training
-sets, each a data section of its own (``format``, ``train``, ``captions``, ``scene``); with
+sets, each a data section of its own (``format``, ``train``, ``captions``, ``scene``,
+``max_train``); with
 ``"entities_only": true`` its posts teach entities but not relations (NER data in a joint model).
 """
 
@@ -218,7 +219,7 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         train_posts = load_posts(data, "train", base)[: opts.max_train]
         dev_posts = load_posts(data, "dev", base)[: opts.max_dev]
         # Extra training sets, e.g. Twitter NER mixed into a joint model ("entities_only": no relation loss).
-        extra = [(load_posts(spec, "train", base), spec) for spec in data.get("extra", [])]
+        extra = [(load_posts(spec, "train", base)[: spec.get("max_train")], spec) for spec in data.get("extra", [])]
         types, labels = labels_from(train_posts + [p for posts, _ in extra for p in posts],
                                     model_cfg.task, model_cfg.none_label)
         model_cfg.entity_types = model_cfg.entity_types or types
