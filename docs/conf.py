@@ -22,7 +22,7 @@ myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {"members": True}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
@@ -88,6 +88,15 @@ def literal_examples(app, what, name, obj, options, lines):
     lines[:] = out
 
 
+def raw_module_docstrings(app, what, name, obj, options, lines):
+    """Module docstrings are not indented in the source, so their indentation is meaningful as
+    written; autodoc's dedent (margin from the second line on) would flatten an example that is
+    the only indented text. Use the docstring as written (before napoleon runs)."""
+    if what == "module" and isinstance(getattr(obj, "__doc__", None), str):
+        lines[:] = [line.rstrip() for line in obj.__doc__.expandtabs().splitlines()] + [""]
+
+
 def setup(app):
+    app.connect("autodoc-process-docstring", raw_module_docstrings, priority=400)
     # after napoleon (priority 500), which turns Google sections into field lists first
     app.connect("autodoc-process-docstring", literal_examples, priority=600)
