@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
     e = subparsers.add_parser("evaluate", help="score a trained model on gold data (one JSON object)")
-    e.add_argument("model", help="model folder written by `graphie train`")
+    e.add_argument("model", help="model folder written by `graphie train`, or a shipped model name (default)")
     e.add_argument("--task", required=True, choices=["mnre", "jmere", "twitter"])
     e.add_argument("--data", required=True, help="gold data file")
     e.add_argument("--format", help="data format (default: mnre->mnre, jmere->jmere_from_mnre, twitter->twitter)")
@@ -80,13 +80,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from ..api import resolve_model
     from ..models import GraphieModel
-    from ..training.evaluate import TASK_ALIASES, evaluate, prediction_record
+    from ..training.evaluate import TASK_ALIASES, can_score, evaluate, prediction_record
     from ..training.trainer import load_posts, scene_graphs_for
     from . import print_json
 
-    model = GraphieModel.from_pretrained(args.model)
-    if TASK_ALIASES[args.task] != model.config.task:
+    model = GraphieModel.from_pretrained(resolve_model(args.model))
+    if not can_score(model.config.task, TASK_ALIASES[args.task]):
         raise InvalidInputError(f"{args.model} was trained for task {model.config.task!r}, not {args.task!r}")
     fmt = args.format or {"mnre": "mnre", "jmere": "jmere_from_mnre", "twitter": "twitter"}[args.task]
     data = {"format": fmt, "dev": args.data, "captions": args.captions}

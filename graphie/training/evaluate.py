@@ -12,6 +12,12 @@ from ..types import Extraction, Post
 TASK_ALIASES = {"mnre": "mnre", "jmere": "jmere", "twitter": "ner", "ner": "ner"}
 
 
+def can_score(model_task: str, task: str | None) -> bool:
+    """Whether a model of ``model_task`` can be scored on ``task`` data: its own task, or the
+    entities of a joint (jmere) model on NER data."""
+    return task == model_task or (task == "ner" and model_task == "jmere")
+
+
 def score(task: str, gold: Sequence[Post], pred: Sequence[Extraction], none_label: str = "None") -> dict[str, Any]:
     """P/R/F1 (percent) of predictions for gold posts; ``accuracy`` for mnre, entity P/R/F1 for jmere."""
     task = TASK_ALIASES.get(task, task)
@@ -46,7 +52,7 @@ def evaluate(model: Any, posts: Sequence[Post], task: str | None = None, scene_g
              graphs: Sequence[Any] | None = None, batch_size: int = 32) -> tuple[dict[str, Any], list[Extraction]]:
     """Predict ``posts`` with ``model`` and score them; returns (scores, predictions)."""
     task = TASK_ALIASES.get(task or model.config.task)
-    if task is None or task != model.config.task:
+    if not can_score(model.config.task, task):
         raise InvalidInputError(f"the model was trained for task {model.config.task!r}, not {task!r}")
     preds = model.predict(posts, scene_graphs=scene_graphs, graphs=graphs, batch_size=batch_size)
     return score(task, posts, preds, model.config.none_label), preds
