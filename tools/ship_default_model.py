@@ -1,0 +1,59 @@
+"""Copy a trained model into the package as a shipped model, compactly.
+
+    graphie train configs/default.json --output runs/default
+    python tools/ship_default_model.py runs/default graphie/pretrained/default
+
+Writes config.json, model.safetensors (only the weights that differ from the packaged encoder,
+in float16) and cooccurrence.json, plus training.json: the training summary (config, best
+epoch, validation figures) for the model card. Then checks that the shipped copy predicts as
+the trained model does on the validation posts it was selected on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("trained", type=Path, help="model folder written by graphie train")
+    ap.add_argument("target", type=Path, help="folder inside graphie/pretrained/")
+    ap.add_argument("--check-posts", type=int, default=200, help="validation posts to compare (0: skip)")
+    args = ap.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    from graphie.models import GraphieModel
+    from graphie.training.evaluate import evaluate
+    from graphie.training.trainer import load_posts
+
+    model = GraphieModel.from_pretrained(args.trained)
+    if args.target.exists():
+        shutil.rmtree(args.target)
+    model.save_pretrained(args.target, compact=True)
+    summary = json.loads((args.trained / "metrics.json").read_text(encoding="utf-8"))
+    (args.target / "training.json").write_text(json.dumps(
+        {k: summary[k] for k in ("best_epoch", "dev", "history", "config", "train_posts", "dev_posts")},
+        indent=2), encoding="utf-8")
+    size = sum(f.stat().st_size for f in args.target.iterdir()) / 2**20
+    print(f"wrote {args.target} ({size:.1f} MiB)")
+
+    if args.check_posts:
+        data = summary["config"]["data"]
+        posts = load_posts(data, "dev", ROOT)[: args.check_posts]
+        shipped = GraphieModel.from_pretrained(args.target)
+        before, _ = evaluate(model, posts)
+        after, _ = evaluate(shipped, posts)
+        print(json.dumps({"trained": {k: round(before[k], 2) for k in ("precision", "recall", "f1")},
+                          "shipped": {k: round(after[k], 2) for k in ("precision", "recall", "f1")},
+                          "posts": len(posts)}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
