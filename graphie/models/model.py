@@ -175,7 +175,7 @@ class GraphieModel(nn.Module):
             for i in range(0, len(examples), batch_size):
                 chunk = examples[i:i + batch_size]
                 batch = self.collator()(chunk, with_targets=False).to(self.device)
-                with torch.autocast(self.device.type, enabled=self.device.type == "cuda"):
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
                     out = self(batch)
                 results.extend(self._decode(batch, out, threshold))
         finally:
