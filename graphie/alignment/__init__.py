@@ -9,8 +9,7 @@ Gromov-Wasserstein edge alignment, then cross-attention)::
     loss = task_loss + 0.6 * out.loss  # λ, EEGA's graph-loss weight
 """
 
-from . import eega, mega  # noqa: F401  (register the modules)
-from .base import Alignment, AlignmentOutput, NoAlignment
+from .base import Alignment, AlignmentOutput, NoAlignment  # importing the modules registers them
 from .eega import EEGAAlignment
 from .mega import MEGAAlignment
 from .scene_encoder import SceneBatch, SceneEncoder
