@@ -9,7 +9,8 @@ Gromov-Wasserstein edge alignment, then cross-attention)::
     loss = task_loss + 0.6 * out.loss  # λ, EEGA's graph-loss weight
 """
 
-from .base import Alignment, AlignmentOutput, NoAlignment  # importing the modules registers them
+# importing the modules registers "none", "mega" and "eega"
+from .base import Alignment, AlignmentOutput, NoAlignment
 from .eega import EEGAAlignment
 from .mega import MEGAAlignment
 from .scene_encoder import SceneBatch, SceneEncoder
