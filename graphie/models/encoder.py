@@ -64,6 +64,9 @@ class TransformerEncoder(nn.Module):
                  max_context_length: int = 96, path: str | None = None, weights: bool = True):
         super().__init__()
         from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every load is noise in a library
 
         self.name = name
         self.pooling = pooling
