@@ -84,3 +84,12 @@ def test_quickstart_with_a_saved_model(small_model, tmp_path):
     out = run_example("quickstart.py", "--quick", "--model", str(folder), cwd=tmp_path)
     assert out.startswith("tokens: ['Astronaut', 'Eileen', 'Collins'")
     assert "scene graph: 0:image, 1:person" in out
+
+
+def test_quickstart_with_the_shipped_default_model(tmp_path):
+    out = run_example("quickstart.py", "--quick", cwd=tmp_path)
+    lines = out.splitlines()
+    assert lines[0].startswith("tokens: ['Astronaut', 'Eileen', 'Collins'")
+    people = [line for line in lines if line.startswith("entity") and " PER " in line]
+    assert any("'Eileen Collins'" in line for line in people)  # the astronaut, by name
+    assert "scene graph: 0:image, 1:person" in out
