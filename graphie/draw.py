@@ -60,37 +60,47 @@ def draw_extraction(
     width = max(top.width if top is not None else 0, 720)
     font, small = _font(font_size), _font(max(11, font_size - 6))
     line_height = font_size + 2 * LEVEL_HEIGHT + 24
-    levels = max(1, min(len(result.relations), 4))
+    levels = max(1, min(len(result.relations), 12))
     text_top = (top.height if top is not None else 0) + MARGIN + levels * LEVEL_HEIGHT + 30
     words = _layout_words(result.tokens, font, width, text_top, line_height)
-    legend_y = (words[-1][3] if words else text_top) + MARGIN
+    legend_y = (words[-1][3] if words else text_top) + MARGIN + 24  # below the type labels
     canvas = Image.new("RGB", (width, int(legend_y + 40)), (255, 255, 255))
     if top is not None:
         canvas.paste(top, (0, 0))
     draw = ImageDraw.Draw(canvas)
 
-    def span_box(entity) -> tuple[float, float, float, float]:
-        boxes = words[entity.span.start:entity.span.end]
-        return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+    def line_boxes(entity) -> list[tuple[float, float, float, float]]:
+        """One box per text line the entity's words fall on (a wrapped entity has two)."""
+        lines: dict[float, list] = {}
+        for b in words[entity.span.start:entity.span.end]:
+            lines.setdefault(b[1], []).append(b)
+        return [(min(b[0] for b in bs), y, max(b[2] for b in bs), max(b[3] for b in bs)) for y, bs in lines.items()]
 
-    # Lines from entities up to their aligned objects (drawn first, under everything else).
+    def span_box(entity) -> tuple[float, float, float, float]:
+        """Where arrows and evidence lines attach: the entity's first line."""
+        return line_boxes(entity)[0]
+
+    # A line from each entity up to its most aligned detected object (drawn first, under
+    # everything else). The whole-image node (object 0) has no place to point at.
     graph = result.scene_graph
     for ent in result.entities:
         colour = TYPE_COLOURS.get(ent.type, DEFAULT_COLOUR)
         x0, y0, x1, _ = span_box(ent)
         for ev in ent.evidence:
-            obj = graph.objects[ev["object"]] if graph is not None and ev["object"] < len(graph.objects) else None
+            obj = graph.objects[ev["object"]] if graph is not None and 0 < ev["object"] < len(graph.objects) else None
             if obj is None or obj.box is None:
                 continue
             target = ((obj.box[0] + obj.box[2]) / 2, (obj.box[1] + obj.box[3]) / 2)
             draw.line([((x0 + x1) / 2, y0 - 4), target], fill=colour, width=max(1, round(4 * ev["weight"])))
+            break
 
     # Entities: a coloured band behind the words and the type above them.
     for ent in result.entities:
         colour = TYPE_COLOURS.get(ent.type, DEFAULT_COLOUR)
-        x0, y0, x1, y1 = span_box(ent)
         pale = tuple(int(c + (255 - c) * 0.65) for c in colour)
-        draw.rectangle((x0 - 3, y0 - 3, x1 + 3, y1 + 5), fill=pale, outline=colour, width=2)
+        for x0, y0, x1, y1 in line_boxes(ent):
+            draw.rectangle((x0 - 3, y0 - 3, x1 + 3, y1 + 5), fill=pale, outline=colour, width=2)
+        x0, _, _, y1 = span_box(ent)
         draw.text((x0, y1 + 6), f"{ent.type} {ent.score:.2f}", fill=colour, font=small)
     for tok, (x0, y0, _, _) in zip(result.tokens, words):
         draw.text((x0, y0), tok, fill=(0, 0, 0), font=font)
@@ -103,9 +113,8 @@ def draw_extraction(
         y = min(hy0, ty0) - 12 - (level % levels + 1) * LEVEL_HEIGHT
         draw.line([(hx, hy0 - 4), (hx, y), (tx, y), (tx, ty0 - 4)], fill=(60, 60, 60), width=2)
         draw.polygon([(tx, ty0 - 3), (tx - 5, ty0 - 12), (tx + 5, ty0 - 12)], fill=(60, 60, 60))
-        draw.text(((hx + tx) / 2 - 30, y - small.size - 2 if hasattr(small, "size") else y - 14),
-                  f"{rel.label} {rel.score:.2f}", fill=(20, 20, 20), font=small,
-                  stroke_width=2, stroke_fill=(255, 255, 255))
+        draw.text((hx + (6 if tx >= hx else -6), y - 2), f"{rel.label} {rel.score:.2f}", fill=(20, 20, 20),
+                  font=small, anchor="ld" if tx >= hx else "rd", stroke_width=2, stroke_fill=(255, 255, 255))
 
     x = MARGIN
     for name, colour in TYPE_COLOURS.items():
