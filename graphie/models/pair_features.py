@@ -5,6 +5,7 @@ then combined by an MLP into one pair feature per grid cell."""
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import Counter
 from itertools import combinations
 from typing import Any, Iterable, Sequence
@@ -60,13 +61,20 @@ class CooccurrenceStats:
         out = torch.zeros(size, size, dtype=torch.long)
         if not self.doc_count:
             return out
-        n = min(len(words), size)
-        for i in range(n):
-            for j in range(i + 1, n):
-                value = self.pmi(words[i], words[j])
+        # Only words seen in training can have a PMI: pair up those (a few per post), not all n^2.
+        known = [(i, w.lower()) for i, w in enumerate(words[:size]) if w.lower() in self.word_counts]
+        rows, cols, buckets = [], [], []
+        for k, (i, a) in enumerate(known):
+            for j, b in known[k + 1:]:
+                value = self.pmi(a, b)
                 if value is not None:
-                    b = 1 + sum(value >= e for e in PMI_EDGES)
-                    out[i, j] = out[j, i] = b
+                    rows.append(i)
+                    cols.append(j)
+                    buckets.append(1 + bisect_right(PMI_EDGES, value))
+        if rows:
+            r, c, v = torch.tensor(rows), torch.tensor(cols), torch.tensor(buckets)
+            out[r, c] = v
+            out[c, r] = v
         return out
 
     def to_dict(self) -> dict[str, Any]:
