@@ -23,6 +23,13 @@ class Registry(Generic[T]):
         self._factories: dict[str, Callable[..., T]] = {}
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Decorator adding a factory under ``name``; registering another factory under a taken
+        name raises ``ValueError``.
+
+            @alignments.register("my_alignment")
+            class MyAlignment(nn.Module): ...
+        """
+
         def decorator(factory: Callable[..., T]) -> Callable[..., T]:
             if name in self._factories and self._factories[name] is not factory:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
@@ -32,6 +39,11 @@ class Registry(Generic[T]):
         return decorator
 
     def get(self, name: str) -> Callable[..., T]:
+        """The factory registered as ``name``.
+
+        Raises:
+            UnknownComponentError: no such name; the message lists the known ones.
+        """
         try:
             return self._factories[name]
         except KeyError:
@@ -39,9 +51,12 @@ class Registry(Generic[T]):
             raise UnknownComponentError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def create(self, name: str, **kwargs: Any) -> T:
+        """A new component: the factory ``name`` called with ``kwargs``, e.g.
+        ``detectors.create("default", ocr="full")``."""
         return self.get(name)(**kwargs)
 
     def names(self) -> list[str]:
+        """The registered names, sorted."""
         return sorted(self._factories)
 
     def __contains__(self, name: str) -> bool:
