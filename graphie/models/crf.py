@@ -64,6 +64,8 @@ class CRFTagger(nn.Module):
         return -self.crf(emissions.float(), tags, mask=mask, reduction="mean")
 
     def decode(self, emissions: Tensor, mask: Tensor) -> list[list[tuple[int, int, str]]]:
+        """Viterbi-best entities ``(start, end, type)`` of each post from emissions ``[B, n, tags]``
+        under ``mask [B, n]`` (always in float32, also under autocast)."""
         with torch.autocast(device_type=emissions.device.type, enabled=False):
             paths = self.crf.decode(emissions.float(), mask=mask)
         return [bio_to_entities(p, self.types) for p in paths]

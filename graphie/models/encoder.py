@@ -37,6 +37,8 @@ def resolve_encoder(name: str) -> str:
 
 
 def is_packaged(name: str) -> bool:
+    """Whether ``name`` is an alias of the packaged all-MiniLM-L6-v2 (then saved models refer to
+    the package instead of copying the encoder's files)."""
     return name.lower() in PACKAGED_NAMES
 
 

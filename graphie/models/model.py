@@ -93,6 +93,8 @@ class GraphieModel(nn.Module):
         return next(self.parameters()).device
 
     def collator(self):
+        """The :class:`~graphie.training.batching.Collator` turning examples into batches for
+        this model (its tokenizer, labels and co-occurrence statistics); created once."""
         if self._collator is None:
             from ..training.batching import Collator
 
@@ -116,6 +118,8 @@ class GraphieModel(nn.Module):
         return h, align, graph_loss
 
     def forward(self, batch) -> ModelOutput:
+        """Grid (or CRF) logits of a :class:`~graphie.training.batching.Batch`, the alignment
+        matrix when images are aligned, and the training loss when the batch carries targets."""
         cfg = self.config
         mask = batch.word_mask
         h, align, graph_loss = self.word_states(batch)

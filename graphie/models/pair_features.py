@@ -32,6 +32,8 @@ class CooccurrenceStats:
 
     @classmethod
     def fit(cls, posts: Iterable[Sequence[str]], min_word_count: int = 3, min_pair_count: int = 2) -> "CooccurrenceStats":
+        """Count words (in at least ``min_word_count`` posts) and word pairs (in at least
+        ``min_pair_count`` posts) over training posts given as word lists."""
         docs = [sorted({w.lower() for w in words}) for words in posts]
         words = Counter(w for doc in docs for w in doc)
         keep = {w for w, c in words.items() if c >= min_word_count}
@@ -46,6 +48,7 @@ class CooccurrenceStats:
         )
 
     def pmi(self, a: str, b: str) -> float | None:
+        """PMI of two words (case-insensitive); ``None`` for the same word or a pair never counted."""
         a, b = a.lower(), b.lower()
         if a == b:
             return None

@@ -72,6 +72,7 @@ class TrainingOptions:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators (CPU and CUDA) for a reproducible run."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

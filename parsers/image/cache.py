@@ -40,6 +40,7 @@ def content_hash(src: ImageSource) -> str:
 
 
 def settings_hash(settings: dict[str, Any]) -> str:
+    """A short stable key of parser settings (order-independent), part of every cache key."""
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
