@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from parsers.image.draw import load_font
 
 from .types import Extraction
 
@@ -20,13 +22,6 @@ TYPE_COLOURS = {
 DEFAULT_COLOUR = (127, 140, 141)
 MARGIN = 16
 LEVEL_HEIGHT = 22  # vertical room per nesting level of relation arcs
-
-
-def _font(size: int) -> Any:
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1: one fixed-size bitmap font
-        return ImageFont.load_default()
 
 
 def _layout_words(tokens: list[str], font: Any, width: int, top: int, line_height: int) -> list[tuple[float, float, float, float]]:
@@ -58,7 +53,7 @@ def draw_extraction(
 
         top = load_image(image).copy()
     width = max(top.width if top is not None else 0, 720)
-    font, small = _font(font_size), _font(max(11, font_size - 6))
+    font, small = load_font(font_size), load_font(max(11, font_size - 6))
     line_height = font_size + 2 * LEVEL_HEIGHT + 24
     levels = max(1, min(len(result.relations), 12))
     text_top = (top.height if top is not None else 0) + MARGIN + levels * LEVEL_HEIGHT + 30

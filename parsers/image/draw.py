@@ -22,7 +22,8 @@ MAX_OBJECTS_FOR_DIRECTIONS = 4
 PANEL_WIDTH = 320
 
 
-def _font(size: int):
+def load_font(size: int):
+    """Pillow's default font at ``size`` (a fixed-size bitmap font on Pillow < 10.1)."""
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
@@ -44,8 +45,8 @@ def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | o
     canvas = Image.new("RGB", (w + PANEL_WIDTH, max(h, min(panel_height, 1200))), (255, 255, 255))
     canvas.paste(base, (0, 0))
     draw = ImageDraw.Draw(canvas)
-    font = _font(max(12, min(w, h) // 40))
-    small = _font(12)
+    font = load_font(max(12, min(w, h) // 40))
+    small = load_font(12)
 
     def colour(i: int):
         return COLOURS.get(graph.objects[i].label, OTHER_COLOUR)
