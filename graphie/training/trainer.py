@@ -34,7 +34,7 @@ import torch
 
 from ..errors import InvalidInputError
 from ..types import Post
-from .batching import Example, length_batches, make_examples, parse_posts
+from .batching import length_batches, make_examples, parse_posts
 from .evaluate import evaluate
 
 log = logging.getLogger("graphie.train")
