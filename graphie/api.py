@@ -13,7 +13,8 @@ import itertools
 import os
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -72,6 +73,7 @@ class Extractor:
         self.image_workers = max(1, int(image_workers))
         self._detector_instance = None
         self._lock = threading.Lock()
+        self._parse_lock = threading.Lock()
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: Any = None, **kwargs: Any) -> "Extractor":
@@ -139,8 +141,18 @@ class Extractor:
         """Stream results: one :class:`Extraction` or :class:`ErrorRecord` per input, in input order.
 
         ``posts`` may be any iterable (a generator over a huge file is fine: at most two batches are
-        held at once) of :class:`Post`, dicts in ``Post.to_dict`` form, or plain strings. Images of
-        the next batch are parsed in a thread pool while the model works on the current one.
+        held at once) of :class:`Post`, dicts in ``Post.to_dict`` form, or plain strings. A pipeline
+        of three stages keeps both cores busy: a thread pool parses the next batch's images, a
+        worker thread parses and collates its texts, and the model runs the current batch.
+
+        Args:
+            posts: the inputs; ids default to each input's position.
+            batch_size: posts per model call.
+            progress: show a progress bar on stderr.
+
+        Raises:
+            InvalidInputError: ``batch_size`` below 1. Bad posts never raise: they yield an
+                :class:`ErrorRecord` in their place.
         """
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
@@ -149,20 +161,20 @@ class Extractor:
         bar = tqdm(unit="post", disable=not progress, desc="extract", dynamic_ncols=True)
         numbered = enumerate(posts)
         try:
-            with ThreadPoolExecutor(self.image_workers, thread_name_prefix="graphie-image") as pool:
-                in_flight: deque[tuple[list, list]] = deque()
+            with ThreadPoolExecutor(self.image_workers, thread_name_prefix="graphie-image") as images, \
+                    ThreadPoolExecutor(1, thread_name_prefix="graphie-text") as texts:
+                in_flight: deque[Future[_Pending]] = deque()
                 while True:
                     chunk = list(itertools.islice(numbered, batch_size))
                     if chunk:
                         items = [_as_post(x, i) for i, x in chunk]
-                        futures = [
-                            pool.submit(self.scene_graph, p.image, p.caption) if isinstance(p, Post) else None
+                        scenes = [
+                            images.submit(self.scene_graph, p.image, p.caption) if isinstance(p, Post) else None
                             for p in items
                         ]
-                        in_flight.append((items, futures))
+                        in_flight.append(texts.submit(self._prepare, items, scenes))
                     if in_flight and (len(in_flight) > 1 or not chunk):
-                        items, futures = in_flight.popleft()
-                        for outcome in self._finish(items, futures):
+                        for outcome in self._finish(in_flight.popleft().result()):
                             bar.update(1)
                             yield outcome
                     if not chunk and not in_flight:
@@ -170,43 +182,70 @@ class Extractor:
         finally:
             bar.close()
 
-    def _finish(self, items: list, futures: list) -> list[Extraction | ErrorRecord]:
-        """Results of one batch: gather its scene graphs, parse its texts, run the model once."""
-        outcomes: list[Any] = list(items)
-        ready: list[int] = []
-        scenes: list[Any] = []
-        for i, (item, fut) in enumerate(zip(items, futures)):
+    def _prepare(self, items: list, scenes: list) -> "_Pending":
+        """Stage two (worker thread): gather a batch's scene graphs, check and parse its texts, collate."""
+        pending = _Pending(outcomes=list(items))
+        for i, (item, future) in enumerate(zip(items, scenes)):
             if isinstance(item, ErrorRecord):
                 continue
             try:
                 _check_text(item)
-                scene = fut.result()
+                scene = future.result()
             except GraphieError as exc:
-                outcomes[i] = ErrorRecord.from_exception(item.id, exc)
+                pending.outcomes[i] = ErrorRecord.from_exception(item.id, exc)
                 continue
-            ready.append(i)
-            scenes.append(scene)
-        if ready:
+            pending.ready.append(i)
+            pending.scenes.append(scene)
+        if pending.ready:
+            posts = [items[i] for i in pending.ready]
             try:
-                results = self._predict([items[i] for i in ready], scenes)
+                pending.batch = self.model.prepare(posts, pending.scenes, self._parse(posts))
             except GraphieError:
-                # One bad post must not sink its batch: redo them one by one to find it.
-                results = []
-                for i, scene in zip(ready, scenes):
-                    try:
-                        results.append(self._predict([items[i]], [scene])[0])
-                    except GraphieError as exc:
-                        results.append(ErrorRecord.from_exception(items[i].id, exc))
-            for i, result in zip(ready, results):
-                outcomes[i] = result
+                pending.batch = None  # one bad post must not sink its batch: _finish goes one by one
+        return pending
+
+    def _finish(self, pending: "_Pending") -> list[Extraction | ErrorRecord]:
+        """Stage three (caller's thread): run the model on a prepared batch."""
+        outcomes, ready = pending.outcomes, pending.ready
+        results: list[Any] | None = None
+        if pending.batch is not None:
+            try:
+                results = self._named(self.model.predict_batch(pending.batch), [outcomes[i] for i in ready])
+            except GraphieError:
+                results = None
+        if results is None and ready:
+            results = []
+            for i, scene in zip(ready, pending.scenes):
+                try:
+                    results.append(self._predict([outcomes[i]], [scene])[0])
+                except GraphieError as exc:
+                    results.append(ErrorRecord.from_exception(outcomes[i].id, exc))
+        for i, result in zip(ready, results or []):
+            outcomes[i] = result
         return outcomes
 
+    def _parse(self, posts: list[Post]) -> list[Any]:
+        with self._parse_lock:  # one spaCy pipeline, shared by extract() and extract_many's worker
+            return list(self.text_parser.pipe([p.tokens or p.text for p in posts]))
+
     def _predict(self, posts: list[Post], scenes: list[Any]) -> list[Extraction]:
-        graphs = list(self.text_parser.pipe([p.tokens or p.text for p in posts]))
-        results = self.model.predict(posts, scene_graphs=scenes, graphs=graphs)
+        return self._named(self.model.predict(posts, scene_graphs=scenes, graphs=self._parse(posts)), posts)
+
+    @staticmethod
+    def _named(results: list[Extraction], posts: list[Post]) -> list[Extraction]:
         for post, result in zip(posts, results):
             result.id = post.id
         return results
+
+
+@dataclass
+class _Pending:
+    """One batch between the stages of :meth:`Extractor.extract_many`."""
+
+    outcomes: list[Any]  # Post, or ErrorRecord once it failed; Extraction once done
+    ready: list[int] = field(default_factory=list)  # positions of the posts that reached the model
+    scenes: list[Any] = field(default_factory=list)  # their scene graphs
+    batch: Any = None  # their collated batch; None to go one by one
 
 
 def _as_post(item: PostInput, index: int) -> Post | ErrorRecord:

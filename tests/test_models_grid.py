@@ -17,12 +17,12 @@ TYPES = ["LOC", "ORG", "PER"]
 LABELS = ["member_of", "present_in"]
 
 
-def roundtrip(entities, relations, n, nested=False, mode="block"):
+def roundtrip(entities, relations, n, nested=False, mode="block", both_directions=False):
     ent = encode_entities(entities, TYPES, n)
     rel = encode_relations(relations, LABELS, n, mode)
     rel_probs = torch.nn.functional.one_hot(rel, len(LABELS) + 1).float()
     found = decode_entities(ent, n, TYPES, max_entity_len=8, nested=nested)
-    rels = decode_relations(rel_probs, found, LABELS, mode)
+    rels = decode_relations(rel_probs, found, LABELS, mode, both_directions=both_directions)
     keys = [(s, e, t) for s, e, t, _ in found]
     return keys, {(keys[a], keys[b], LABELS[k]) for a, b, k, _ in rels}
 
@@ -53,9 +53,11 @@ def test_roundtrip_relations_in_both_directions():
     a, b, c = (0, 2, "PER"), (3, 4, "ORG"), (5, 7, "LOC")
     rels = [(a, b, "member_of"), (b, a, "present_in"), (c, a, "present_in")]
     for mode in ("block", "first"):
-        keys, found = roundtrip([a, b, c], rels, 8, mode=mode)
+        keys, found = roundtrip([a, b, c], rels, 8, mode=mode, both_directions=True)
         assert sorted(keys) == sorted([a, b, c])
         assert found == set(rels)
+        _, one_way = roundtrip([a, b, c], rels, 8, mode=mode)
+        assert len(one_way) == 2 and (c, a, "present_in") in one_way
 
 
 def test_relation_cells_are_directed():
@@ -124,3 +126,15 @@ def test_relation_direction_is_learnable():
         opt.step()
     pred = head(h, pair).relation_logits.argmax(-1)
     assert pred[0, 0, 1] == 1 and pred[0, 1, 0] == 0
+
+
+def test_relation_decoding_keeps_the_more_confident_direction_of_a_pair():
+    probs = torch.zeros(4, 4, 3)
+    probs[..., 0] = 1.0
+    probs[0, 2] = torch.tensor([0.3, 0.7, 0.0])  # PER -> ORG: member_of 0.7
+    probs[2, 0] = torch.tensor([0.4, 0.0, 0.6])  # ORG -> PER: present_in 0.6
+    ents = [(0, 2, "PER", 1.0), (2, 4, "ORG", 1.0)]
+    probs[1, 2], probs[0, 3], probs[1, 3] = probs[0, 2], probs[0, 2], probs[0, 2]
+    probs[2, 1], probs[3, 0], probs[3, 1] = probs[2, 0], probs[2, 0], probs[2, 0]
+    assert decode_relations(probs, ents, LABELS) == [(0, 1, 0, pytest.approx(0.7))]
+    assert decode_relations(probs, ents, LABELS, threshold=0.8) == []

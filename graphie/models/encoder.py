@@ -9,6 +9,7 @@ words attend to but that never receives tags.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -89,10 +90,14 @@ class TransformerEncoder(nn.Module):
             raise ModelLoadError(f"encoder {name!r} needs a fast tokenizer")
         self.dim: int = self.model.config.hidden_size
         self._pieces = lru_cache(maxsize=200_000)(self._word_pieces)
+        # A fast tokenizer raises "Already borrowed" when two threads call it at once
+        # (extract_many collates in a worker while the model embeds phrases).
+        self._tokenizer_lock = threading.Lock()
         self._warned = False
 
     def _word_pieces(self, word: str) -> tuple[int, ...]:
-        ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+        with self._tokenizer_lock:
+            ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
         return tuple(ids) if ids else (self.tokenizer.unk_token_id,)
 
     def encode(self, words: Sequence[Sequence[str]], contexts: Sequence[str | None] | None = None) -> EncodedBatch:
@@ -127,7 +132,8 @@ class TransformerEncoder(nn.Module):
             segment = [0] * len(ids)
             if context:
                 room = min(self.max_context_length, self.max_length - len(ids) - 1)
-                ctx = tok(context, add_special_tokens=False)["input_ids"][: max(room, 0)]
+                with self._tokenizer_lock:
+                    ctx = tok(context, add_special_tokens=False)["input_ids"][: max(room, 0)]
                 if ctx:
                     ids.extend(ctx + [sep_id])
                     owner.extend([-1] * (len(ctx) + 1))
@@ -188,7 +194,8 @@ class TransformerEncoder(nn.Module):
         device = next(self.model.parameters()).device
         if len(phrases) == 0:
             return torch.zeros(0, self.dim, device=device)
-        enc = self.tokenizer(list(phrases), padding=True, truncation=True, max_length=32, return_tensors="pt")
+        with self._tokenizer_lock:
+            enc = self.tokenizer(list(phrases), padding=True, truncation=True, max_length=32, return_tensors="pt")
         enc = {k: v.to(device) for k, v in enc.items()}
         states = self._run(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))
         mask = enc["attention_mask"].unsqueeze(-1).to(states.dtype)

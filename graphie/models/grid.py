@@ -124,18 +124,34 @@ def pair_scores(rel_probs: Tensor, head: tuple[int, int], tail: tuple[int, int],
 
 
 def decode_relations(rel_probs: Tensor, entities: Sequence[tuple[int, int, str, float]], labels: Sequence[str],
-                     mode: str = "block") -> list[tuple[int, int, int, float]]:
-    """Directed relations ``(head index, tail index, label index into labels, score)`` between entities."""
+                     mode: str = "block", threshold: float = 0.0,
+                     both_directions: bool = False) -> list[tuple[int, int, int, float]]:
+    """Directed relations ``(head index, tail index, label index into labels, score)`` between entities.
+
+    A direction counts when its vote's best label is not None and scores at least ``threshold``.
+    Each unordered pair of entities keeps only its more confident direction (the benchmarks never
+    annotate both directions of a pair) unless ``both_directions``.
+    """
     rel_probs = rel_probs.float().cpu()
     out = []
     for a, ea in enumerate(entities):
-        for b, eb in enumerate(entities):
-            if a == b or (ea[0], ea[1]) == (eb[0], eb[1]):
+        for b in range(a + 1, len(entities)):
+            eb = entities[b]
+            if (ea[0], ea[1]) == (eb[0], eb[1]):
                 continue
-            dist = pair_scores(rel_probs, (ea[0], ea[1]), (eb[0], eb[1]), mode)
-            k = int(dist.argmax())
-            if k != 0:
-                out.append((a, b, k - 1, float(dist[k])))
+            best = None
+            for head, tail in ((a, b), (b, a)):
+                dist = pair_scores(rel_probs, entities[head][:2], entities[tail][:2], mode)
+                k = int(dist.argmax())
+                if k == 0 or dist[k] < threshold:
+                    continue
+                found = (head, tail, k - 1, float(dist[k]))
+                if both_directions:
+                    out.append(found)
+                elif best is None or found[3] > best[3]:
+                    best = found
+            if best is not None:
+                out.append(best)
     return out
 
 

@@ -161,30 +161,50 @@ class GraphieModel(nn.Module):
         precomputed text graphs. For task ``mnre`` the posts' given relations (head and tail
         entities) are labelled, ``none_label`` included, one relation per given pair.
         """
-        from ..training.batching import make_examples, parse_posts
-
         posts = list(posts)
         if not posts:
             return []
-        if not all(isinstance(p, Post) for p in posts):
-            raise InvalidInputError("predict() takes a list of graphie.Post")
+        graphs = list(graphs) if graphs is not None else None
+        results: list[Extraction] = []
+        for i in range(0, len(posts), batch_size):
+            chunk_graphs = graphs[i:i + batch_size] if graphs is not None else None
+            chunk_scenes = scene_graphs[i:i + batch_size] if scene_graphs is not None else None
+            batch = self.prepare(posts[i:i + batch_size], chunk_scenes, chunk_graphs)
+            results.extend(self.predict_batch(batch, threshold))
+        return results
+
+    def prepare(self, posts: Sequence[Post], scene_graphs: Sequence[Any] | None = None,
+                graphs: Sequence[Any] | None = None) -> Any:
+        """The CPU-side half of :meth:`predict`: parse (unless ``graphs`` are given), check and
+        collate posts into one :class:`~graphie.training.batching.Batch` for :meth:`predict_batch`.
+        Pure Python and tokenisers, so a worker thread can prepare the next batch while the model
+        runs the current one.
+
+        Raises:
+            InvalidInputError: a post without text, or an ``mnre`` model given a post without pairs.
+        """
+        from ..training.batching import make_examples, parse_posts
+
+        posts = list(posts)
+        if not posts or not all(isinstance(p, Post) for p in posts):
+            raise InvalidInputError("prepare() takes a non-empty list of graphie.Post")
         if self.config.task == "mnre" and any(not p.relations for p in posts):
             raise InvalidInputError("an mnre model labels given entity pairs: every post needs relations")
         graphs = list(graphs) if graphs is not None else parse_posts(posts)
-        examples = make_examples(posts, graphs, scene_graphs)
+        return self.collator()(make_examples(posts, graphs, scene_graphs), with_targets=False)
+
+    @torch.no_grad()
+    def predict_batch(self, batch: Any, threshold: float = 0.5) -> list[Extraction]:
+        """Run and decode one batch from :meth:`prepare` (in eval mode; bfloat16 autocast on CUDA)."""
         was_training = self.training
         self.eval()
-        results: list[Extraction] = []
         try:
-            for i in range(0, len(examples), batch_size):
-                chunk = examples[i:i + batch_size]
-                batch = self.collator()(chunk, with_targets=False).to(self.device)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-                    out = self(batch)
-                results.extend(self._decode(batch, out, threshold))
+            batch = batch.to(self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+                out = self(batch)
+            return self._decode(batch, out, threshold)
         finally:
             self.train(was_training)
-        return results
 
     def _decode(self, batch, out: ModelOutput, threshold: float) -> list[Extraction]:
         cfg = self.config
