@@ -182,7 +182,7 @@ class Extractor:
         finally:
             bar.close()
 
-    def _prepare(self, items: list, scenes: list) -> "_Pending":
+    def _prepare(self, items: list, scenes: list) -> _Pending:
         """Stage two (worker thread): gather a batch's scene graphs, check and parse its texts, collate."""
         pending = _Pending(outcomes=list(items))
         for i, (item, future) in enumerate(zip(items, scenes)):
@@ -204,7 +204,7 @@ class Extractor:
                 pending.batch = None  # one bad post must not sink its batch: _finish goes one by one
         return pending
 
-    def _finish(self, pending: "_Pending") -> list[Extraction | ErrorRecord]:
+    def _finish(self, pending: _Pending) -> list[Extraction | ErrorRecord]:
         """Stage three (caller's thread): run the model on a prepared batch."""
         outcomes, ready = pending.outcomes, pending.ready
         results: list[Any] | None = None

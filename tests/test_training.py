@@ -4,7 +4,6 @@ import json
 import shutil
 
 import pytest
-import torch
 
 from graphie.cli import main
 from graphie.errors import ModelLoadError

@@ -58,7 +58,7 @@ class ModelConfig:
             (self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}"),
             (self.head in HEADS, f"head must be one of {HEADS}, got {self.head!r}"),
             (self.pooling in ("first", "mean"), f"pooling must be 'first' or 'mean', got {self.pooling!r}"),
-            (self.relation_cells in ("block", "first"), f"relation_cells must be 'block' or 'first'"),
+            (self.relation_cells in ("block", "first"), "relation_cells must be 'block' or 'first'"),
             (not (self.head == "crf" and self.task != "ner"), "the crf head only tags entities (task 'ner')"),
             (all(c in PAIR_CHANNELS for c in self.pair_channels), f"pair_channels must be among {PAIR_CHANNELS}"),
             (self.max_length >= 8, "max_length must be at least 8"),
