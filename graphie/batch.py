@@ -27,9 +27,11 @@ class ErrorRecord:
 
     @classmethod
     def from_exception(cls, post_id: str | None, exc: BaseException) -> "ErrorRecord":
+        """The record of an input that failed with ``exc``: its id, the error type and message."""
         return cls(post_id, type(exc).__name__, str(exc))
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         return {"id": self.id, "error": {"type": self.type, "message": self.message}}
 
 

@@ -31,6 +31,7 @@ class Span:
         return self.end - self.start
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         d: dict[str, Any] = {"start": self.start, "end": self.end, "text": self.text}
         if self.start_char is not None:
             d["start_char"], d["end_char"] = self.start_char, self.end_char
@@ -38,6 +39,7 @@ class Span:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Span":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         return cls(d["start"], d["end"], d.get("text", ""), d.get("start_char"), d.get("end_char"))
 
 
@@ -61,6 +63,7 @@ class Entity:
         return (self.span.start, self.span.end, self.type)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         d = {"span": self.span.to_dict(), "type": self.type, "score": round(float(self.score), 6)}
         if self.evidence:
             d["evidence"] = self.evidence
@@ -68,6 +71,7 @@ class Entity:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Entity":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         return cls(Span.from_dict(d["span"]), d["type"], d.get("score", 1.0), list(d.get("evidence", [])))
 
 
@@ -87,6 +91,7 @@ class Relation:
         return (self.head.key, self.tail.key, self.label)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         return {
             "head": self.head.to_dict(),
             "tail": self.tail.to_dict(),
@@ -96,6 +101,7 @@ class Relation:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Relation":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         return cls(Entity.from_dict(d["head"]), Entity.from_dict(d["tail"]), d["label"], d.get("score", 1.0))
 
 
@@ -132,6 +138,7 @@ class Post:
         return Span(start, end, " ".join(self.tokens[start:end]))
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         d: dict[str, Any] = {"text": self.text}
         for name in ("tokens", "image", "caption", "context", "id"):
             value = getattr(self, name)
@@ -145,6 +152,9 @@ class Post:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Post":
+        """The post :meth:`to_dict` wrote, or one JSONL input line (``text`` or ``tokens``,
+        optional ``id``, ``image``, ``caption``, ``context``). Raises :class:`InvalidInputError`
+        when ``d`` is not a dict."""
         if not isinstance(d, dict):
             raise InvalidInputError(f"a post must be a JSON object, got {type(d).__name__}")
         return cls(
@@ -176,6 +186,7 @@ class Extraction:
     id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         d: dict[str, Any] = {
             "text": self.text,
             "tokens": self.tokens,
@@ -197,6 +208,7 @@ class Extraction:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Extraction":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         text_graph = scene_graph = None
         if d.get("text_graph") is not None:
             from parsers.text import TextGraph

@@ -57,6 +57,7 @@ class SceneObject:
     feature: list[float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         d: dict[str, Any] = {"label": self.label, "score": round(float(self.score), 6), "source": self.source}
         if self.box is not None:
             d["box"] = [round(float(v), 2) for v in self.box]
@@ -68,6 +69,7 @@ class SceneObject:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SceneObject":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         box = d.get("box")
         return cls(
             label=d["label"],
@@ -88,10 +90,12 @@ class SceneEdge:
     object: int
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         return {"subject": self.subject, "predicate": self.predicate, "object": self.object}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SceneEdge":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         return cls(int(d["subject"]), d["predicate"], int(d["object"]))
 
 
@@ -109,6 +113,7 @@ class SceneGraph:
         return len(self.objects)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         return {
             "image_id": self.image_id,
             "width": self.width,
@@ -193,6 +198,7 @@ class SceneGraph:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SceneGraph":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         return cls(
             objects=[SceneObject.from_dict(o) for o in d.get("objects", [])],
             edges=[SceneEdge.from_dict(e) for e in d.get("edges", [])],

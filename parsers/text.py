@@ -283,10 +283,12 @@ class TextGraph:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TextGraph":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         try:
             return cls(**{name: d[name] for name in ("text", "tokens", "starts", "pos", "tags", "lemmas", "heads", "deps")})
         except KeyError as exc:

@@ -56,6 +56,19 @@ class Alignment(nn.Module):
 
     def forward(self, text: Tensor, text_mask: Tensor, text_adj: Tensor, objects: Tensor,
                 object_mask: Tensor, object_adj: Tensor) -> AlignmentOutput:
+        """Aligned word states of a batch.
+
+        Args:
+            text: word states ``[B, n, d]``; text_mask ``[B, n]``; text_adj ``[B, n, n]`` (dependency arcs).
+            objects: object states ``[B, m, d]``; object_mask ``[B, m]``; object_adj ``[B, m, m]`` (predicates).
+
+        Returns:
+            :class:`AlignmentOutput`: states ``[B, n, d]`` (exactly ``text`` for posts without
+            objects), alignment ``[B, n, m]`` and the auxiliary graph loss.
+
+        Raises:
+            InvalidInputError: shapes that do not fit together.
+        """
         _check(text, text_mask, text_adj, objects, object_mask, object_adj)
         text_mask, object_mask = text_mask.bool(), object_mask.bool()
         # only real nodes count: padded tokens / objects have no arcs
@@ -80,6 +93,7 @@ class Alignment(nn.Module):
 
     def align(self, text: Tensor, text_mask: Tensor, text_adj: Tensor, objects: Tensor, object_mask: Tensor,
               object_adj: Tensor) -> AlignmentOutput:
+        """The method's own alignment, for a batch in which at least one post has objects (masks are bool)."""
         raise NotImplementedError
 
 

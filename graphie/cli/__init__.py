@@ -18,6 +18,7 @@ from ..errors import GraphieError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``graphie`` argument parser, with one subcommand group per module of this package."""
     parser = argparse.ArgumentParser(
         prog="graphie", description="Multimodal entity and relation extraction from posts."
     )
@@ -36,6 +37,7 @@ def print_json(obj: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (2 for a :class:`GraphieError`, printed as one line)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

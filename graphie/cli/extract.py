@@ -8,6 +8,7 @@ from . import print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``extract``, ``extract-file`` and ``draw``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--model", default="default", help="shipped model name or saved model folder (default: default)")
     common.add_argument("--detector", default="default", help="scene-graph backend for images (default: default)")

@@ -19,6 +19,7 @@ def _option_value(text: str):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``parse-image``."""
     p = subparsers.add_parser(
         "parse-image",
         help="parse an image (or a caption) into a scene graph (JSON on stdout)",
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``graphie parse-image``: print (or draw) the scene graph of an image."""
     from parsers.image import caption_scene_graph, draw_scene_graph, parse_image
 
     if args.max_objects < 0:

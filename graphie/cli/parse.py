@@ -9,6 +9,7 @@ from . import print_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``parse-text``."""
     p = subparsers.add_parser(
         "parse-text",
         help="parse a text into its dependency graph (JSON on stdout)",
@@ -26,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_parse_text(args: argparse.Namespace) -> int:
+    """``graphie parse-text``: print the dependency graph of a text."""
     from parsers.nlp import DEFAULT_SPACY_MODEL
     from parsers.text import parse_text
 

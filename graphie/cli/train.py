@@ -10,6 +10,7 @@ from ..errors import InvalidInputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train`` and ``evaluate``."""
     p = subparsers.add_parser("train", help="train a model from a JSON config (configs/*.json)")
     p.add_argument("config", help="training config: data, model and training sections")
     p.add_argument("--output", help="model folder to write (default runs/<config name>)")
@@ -55,6 +56,7 @@ def _override(config: dict, dotted: str) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    """``graphie train``: train from a config and save the model selected on validation."""
     from ..training.trainer import train
 
     path = Path(args.config)
@@ -80,6 +82,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    """``graphie evaluate``: score a saved model on a labelled file and print P, R, F1."""
     from ..api import resolve_model
     from ..models import GraphieModel
     from ..training.evaluate import TASK_ALIASES, can_score, evaluate, prediction_record

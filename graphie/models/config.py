@@ -54,6 +54,7 @@ class ModelConfig:
         self.validate()
 
     def validate(self) -> None:
+        """Raise :class:`InvalidInputError` naming the first field with an unsupported value."""
         checks = [
             (self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}"),
             (self.head in HEADS, f"head must be one of {HEADS}, got {self.head!r}"),
@@ -70,10 +71,12 @@ class ModelConfig:
                 raise InvalidInputError(f"model config: {message}")
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         if not isinstance(d, dict):
             raise InvalidInputError(f"model config must be a JSON object, got {type(d).__name__}")
         known = {f.name for f in fields(cls)}

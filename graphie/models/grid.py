@@ -157,6 +157,7 @@ def decode_relations(rel_probs: Tensor, entities: Sequence[tuple[int, int, str, 
 
 @dataclass
 class GridOutput:
+    """Logits of the two grid channels (``None`` for a channel the task does not use)."""
     entity_logits: Tensor | None  # [B, n, n, T]
     relation_logits: Tensor | None  # [B, n, n, R + 1]
 

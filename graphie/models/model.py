@@ -33,6 +33,7 @@ FORMAT_VERSION = 1
 
 @dataclass
 class ModelOutput:
+    """What :meth:`GraphieModel.forward` returns: the loss (with targets) and the logits of the configured head."""
     loss: Tensor | None
     entity_logits: Tensor | None = None  # [B, n, n, T]
     relation_logits: Tensor | None = None  # [B, n, n, R + 1]

@@ -81,10 +81,12 @@ class CooccurrenceStats:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
         return {"doc_count": self.doc_count, "word_counts": self.word_counts, "pair_counts": self.pair_counts}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "CooccurrenceStats":
+        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
         return cls(int(d["doc_count"]), d["word_counts"], d["pair_counts"])
 
 

@@ -45,6 +45,7 @@ SCENE_SOURCES = ("none", "caption", "image", "precomputed")
 
 @dataclass
 class TrainingOptions:
+    """The ``training`` section of a config: optimisation, seed, early stopping, run size."""
     epochs: int = 3
     batch_size: int = 32
     lr: float = 5e-5  # encoder

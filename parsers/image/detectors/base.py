@@ -20,7 +20,9 @@ class Detector(Protocol):
 
     name: str
 
-    def detect(self, image: Image.Image) -> list[SceneObject]: ...
+    def detect(self, image: Image.Image) -> list[SceneObject]:
+        """Objects found in an RGB image, with boxes in its pixel coordinates and scores in [0, 1]."""
+        ...
 
 
 @runtime_checkable
@@ -30,7 +32,9 @@ class GraphSource(Protocol):
 
     name: str
 
-    def graph_for(self, image_id: str) -> SceneGraph | None: ...
+    def graph_for(self, image_id: str) -> SceneGraph | None:
+        """The ready scene graph of an image (by file name or id), or ``None`` when it has none."""
+        ...
 
 
 def detector_settings(detector: Any) -> dict:
