@@ -116,6 +116,17 @@ def test_extract_many_streams(extractor):
     stream.close()
 
 
+def test_extract_between_steps_of_a_stream(extractor):
+    # extract() shares the spaCy pipeline and tokenizer with the stream's worker thread
+    texts = [f"Obama visits Paris for day {i}" for i in range(12)]
+    stream = extractor.extract_many(texts, batch_size=4, progress=False)
+    first = next(stream)  # the worker is preparing the next batch by now
+    alone = extractor.extract(texts[0])
+    rest = list(stream)
+    assert [e.key for e in alone.entities] == [e.key for e in first.entities]
+    assert [o.id for o in [first, *rest]] == [str(i) for i in range(12)]
+
+
 def test_jsonl_batch_resumes_and_never_drops_a_line(extractor, tmp_path):
     src = tmp_path / "in.jsonl"
     lines = [json.dumps({"id": f"p{i}", "text": f"Obama visits city {i}"}) for i in range(5)]
