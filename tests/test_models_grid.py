@@ -86,6 +86,15 @@ def test_decode_respects_threshold_length_and_max_len():
     assert decode_entities(probs * 0.5, 6, TYPES, 8) == []
 
 
+def test_a_weak_first_word_linked_to_the_next_joins_the_span():
+    probs = torch.zeros(4, 4, 3)
+    probs[0, 0, 2], probs[0, 1, 2], probs[1, 1, 2] = 0.36, 0.70, 0.98  # "Barack Obama and ..."
+    probs[3, 3, 2] = 0.3  # a weak word linked to nothing stays out
+    assert [(s, e) for s, e, _, _ in decode_entities(probs, 4, TYPES, 8)] == [(0, 2)]
+    probs[0, 1, 2] = 0.4  # without the link, only the strong word
+    assert [(s, e) for s, e, _, _ in decode_entities(probs, 4, TYPES, 8)] == [(1, 2)]
+
+
 def test_cell_mask_band():
     m = entity_cell_mask(5, 4, 2)
     assert m[0, 0] and m[0, 1] and not m[0, 2] and not m[1, 0] and not m[4, 4]

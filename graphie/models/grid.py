@@ -75,7 +75,8 @@ def decode_entities(probs: Tensor, length: int, types: Sequence[str], max_entity
                     threshold: float = 0.5, nested: bool = False) -> list[tuple[int, int, str, float]]:
     """Entities ``(start, end, type, score)`` from entity probabilities ``[n, n, T]``.
 
-    Per type, a span starts at a positive diagonal cell and grows while the next word's
+    Per type, a span starts at a word whose diagonal cell is positive (or whose cell with the
+    next word is, when that word's diagonal cell is positive too) and grows while the next word's
     diagonal cell and the mean of the column joining it to the span are positive; its score
     is the block's mean probability. Overlaps are then resolved by score: flat output keeps
     no overlaps; ``nested=True`` keeps properly nested spans and drops only crossing ones
@@ -88,7 +89,10 @@ def decode_entities(probs: Tensor, length: int, types: Sequence[str], max_entity
         diagonal = p.diagonal()
         i = 0
         while i < length:
-            if diagonal[i] < threshold:
+            # A word starts a span when its own cell is positive, or when the cell linking it to
+            # the next word is (a weak first word of a name, as in "Barack Obama ...").
+            linked = i + 1 < length and p[i, i + 1] >= threshold and diagonal[i + 1] >= threshold
+            if diagonal[i] < threshold and not linked:
                 i += 1
                 continue
             s, e = i, i + 1
