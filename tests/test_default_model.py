@@ -21,9 +21,7 @@ def default():
 def test_default_model_finds_people_place_and_their_relation(default):
     result = default.extract("Barack Obama and Michelle Obama at the White House")
     people = [e for e in result.entities if e.type == "PER"]
-    # The shipped model finds "Obama" but not "Barack" (see the model card's limits).
-    assert {e.text for e in people} >= {"Michelle Obama"} and any(e.text.endswith("Obama") and
-                                                                   e.span.start < 3 for e in people)
+    assert {e.text for e in people} == {"Barack Obama", "Michelle Obama"}
     assert any(e.text.endswith("White House") and e.type in ("LOC", "ORG") for e in result.entities)
     assert any(r.head in people and r.tail in people and r.head is not r.tail for r in result.relations)
 
