@@ -13,8 +13,7 @@ import itertools
 import os
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -23,6 +22,7 @@ from .errors import GraphieError, InvalidInputError, ModelLoadError
 from .types import Extraction, Post
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+PARSE_WINDOW = 32  # extract_many reads and parses at least this many posts at a time
 
 ImageInput = Any  # str | os.PathLike | bytes | PIL.Image.Image | parsers.scene.SceneGraph | None
 PostInput = Any  # Post | dict | str
@@ -73,7 +73,6 @@ class Extractor:
         self.image_workers = max(1, int(image_workers))
         self._detector_instance = None
         self._lock = threading.Lock()
-        self._parse_lock = threading.Lock()
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: Any = None, **kwargs: Any) -> "Extractor":
@@ -140,10 +139,11 @@ class Extractor:
     ) -> Iterator[Extraction | ErrorRecord]:
         """Stream results: one :class:`Extraction` or :class:`ErrorRecord` per input, in input order.
 
-        ``posts`` may be any iterable (a generator over a huge file is fine: at most two batches are
-        held at once) of :class:`Post`, dicts in ``Post.to_dict`` form, or plain strings. A pipeline
-        of three stages keeps both cores busy: a thread pool parses the next batch's images, a
-        worker thread parses and collates its texts, and the model runs the current batch.
+        ``posts`` may be any iterable (a generator over a huge file is fine: at most two windows of
+        ``max(batch_size, 32)`` posts are held at once) of :class:`Post`, dicts in ``Post.to_dict``
+        form, or plain strings. Images of the next window are parsed in a thread pool while the
+        model works on the current one; each window's texts are parsed in one spaCy call (spaCy
+        takes about twice as long per post when called one post at a time).
 
         Args:
             posts: the inputs; ids default to each input's position.
@@ -161,20 +161,21 @@ class Extractor:
         bar = tqdm(unit="post", disable=not progress, desc="extract", dynamic_ncols=True)
         numbered = enumerate(posts)
         try:
-            with ThreadPoolExecutor(self.image_workers, thread_name_prefix="graphie-image") as images, \
-                    ThreadPoolExecutor(1, thread_name_prefix="graphie-text") as texts:
-                in_flight: deque[Future[_Pending]] = deque()
+            with ThreadPoolExecutor(self.image_workers, thread_name_prefix="graphie-image") as pool:
+                in_flight: deque[tuple[list, list]] = deque()
                 while True:
-                    chunk = list(itertools.islice(numbered, batch_size))
+                    chunk = list(itertools.islice(numbered, max(batch_size, PARSE_WINDOW)))
                     if chunk:
                         items = [_as_post(x, i) for i, x in chunk]
-                        scenes = [
-                            images.submit(self.scene_graph, p.image, p.caption) if isinstance(p, Post) else None
-                            for p in items
+                        futures = [
+                            pool.submit(self.scene_graph, p.image, p.caption)
+                            if isinstance(p, Post) and (p.image is not None or p.caption) else None
+                            for p in items  # text-only posts skip the pool: no thread to wake
                         ]
-                        in_flight.append(texts.submit(self._prepare, items, scenes))
+                        in_flight.append((items, futures))
                     if in_flight and (len(in_flight) > 1 or not chunk):
-                        for outcome in self._finish(in_flight.popleft().result()):
+                        items, futures = in_flight.popleft()
+                        for outcome in self._finish(items, futures, batch_size):
                             bar.update(1)
                             yield outcome
                     if not chunk and not in_flight:
@@ -182,70 +183,48 @@ class Extractor:
         finally:
             bar.close()
 
-    def _prepare(self, items: list, scenes: list) -> _Pending:
-        """Stage two (worker thread): gather a batch's scene graphs, check and parse its texts, collate."""
-        pending = _Pending(outcomes=list(items))
-        for i, (item, future) in enumerate(zip(items, scenes)):
+    def _finish(self, items: list, futures: list, batch_size: int) -> list[Extraction | ErrorRecord]:
+        """Results of one window: gather its scene graphs, parse its texts, run the model in batches."""
+        outcomes: list[Any] = list(items)
+        ready: list[int] = []
+        scenes: list[Any] = []
+        for i, (item, fut) in enumerate(zip(items, futures)):
             if isinstance(item, ErrorRecord):
                 continue
             try:
                 _check_text(item)
-                scene = future.result()
+                scene = fut.result() if fut is not None else None
             except GraphieError as exc:
-                pending.outcomes[i] = ErrorRecord.from_exception(item.id, exc)
+                outcomes[i] = ErrorRecord.from_exception(item.id, exc)
                 continue
-            pending.ready.append(i)
-            pending.scenes.append(scene)
-        if pending.ready:
-            posts = [items[i] for i in pending.ready]
+            ready.append(i)
+            scenes.append(scene)
+        if ready:
             try:
-                pending.batch = self.model.prepare(posts, pending.scenes, self._parse(posts))
+                results = self._predict([items[i] for i in ready], scenes, batch_size)
             except GraphieError:
-                pending.batch = None  # one bad post must not sink its batch: _finish goes one by one
-        return pending
-
-    def _finish(self, pending: _Pending) -> list[Extraction | ErrorRecord]:
-        """Stage three (caller's thread): run the model on a prepared batch."""
-        outcomes, ready = pending.outcomes, pending.ready
-        results: list[Any] | None = None
-        if pending.batch is not None:
-            try:
-                results = self._named(self.model.predict_batch(pending.batch), [outcomes[i] for i in ready])
-            except GraphieError:
-                results = None
-        if results is None and ready:
-            results = []
-            for i, scene in zip(ready, pending.scenes):
-                try:
-                    results.append(self._predict([outcomes[i]], [scene])[0])
-                except GraphieError as exc:
-                    results.append(ErrorRecord.from_exception(outcomes[i].id, exc))
-        for i, result in zip(ready, results or []):
-            outcomes[i] = result
+                # One bad post must not sink its batch: redo them one by one to find it.
+                results = []
+                for i, scene in zip(ready, scenes):
+                    try:
+                        results.append(self._predict([items[i]], [scene])[0])
+                    except GraphieError as exc:
+                        results.append(ErrorRecord.from_exception(items[i].id, exc))
+            for i, result in zip(ready, results):
+                outcomes[i] = result
         return outcomes
 
-    def _parse(self, posts: list[Post]) -> list[Any]:
-        with self._parse_lock:  # one spaCy pipeline, shared by extract() and extract_many's worker
-            return list(self.text_parser.pipe([p.tokens or p.text for p in posts]))
+    def _predict(self, posts: list[Post], scenes: list[Any], batch_size: int = 32) -> list[Extraction]:
+        import torch
 
-    def _predict(self, posts: list[Post], scenes: list[Any]) -> list[Extraction]:
-        return self._named(self.model.predict(posts, scene_graphs=scenes, graphs=self._parse(posts)), posts)
-
-    @staticmethod
-    def _named(results: list[Extraction], posts: list[Post]) -> list[Extraction]:
+        graphs = list(self.text_parser.pipe([p.tokens or p.text for p in posts]))
+        # Parsing the next window's texts in a worker thread was measured slower on 2 cores (the
+        # GIL and torch's own threads), so only images are parsed ahead, in the pool.
+        with torch.inference_mode():  # faster than no_grad; an Extractor never trains
+            results = self.model.predict(posts, scene_graphs=scenes, graphs=graphs, batch_size=batch_size)
         for post, result in zip(posts, results):
             result.id = post.id
         return results
-
-
-@dataclass
-class _Pending:
-    """One batch between the stages of :meth:`Extractor.extract_many`."""
-
-    outcomes: list[Any]  # Post, or ErrorRecord once it failed; Extraction once done
-    ready: list[int] = field(default_factory=list)  # positions of the posts that reached the model
-    scenes: list[Any] = field(default_factory=list)  # their scene graphs
-    batch: Any = None  # their collated batch; None to go one by one
 
 
 def _as_post(item: PostInput, index: int) -> Post | ErrorRecord:

@@ -90,8 +90,7 @@ class TransformerEncoder(nn.Module):
             raise ModelLoadError(f"encoder {name!r} needs a fast tokenizer")
         self.dim: int = self.model.config.hidden_size
         self._pieces = lru_cache(maxsize=200_000)(self._word_pieces)
-        # A fast tokenizer raises "Already borrowed" when two threads call it at once
-        # (extract_many collates in a worker while the model embeds phrases).
+        # A fast tokenizer raises "Already borrowed" when two threads call it at once.
         self._tokenizer_lock = threading.Lock()
         self._warned = False
 
