@@ -56,3 +56,14 @@ def test_evaluate_default_on_a_small_mnre_file(tmp_path, capsys):
     for key in ("precision", "recall", "f1", "entity_precision", "entity_recall", "entity_f1"):
         assert 0.0 <= scores[key] <= 100.0
     assert scores["entity_n_gold"] == 4
+
+
+def test_relation_threshold_drops_weak_relations_only(default):
+    text = "Barack Obama and Michelle Obama at the White House"
+    strict = graphie.load("default", relation_threshold=0.95).extract(text)
+    loose = default.extract(text)
+    assert [e.key for e in strict.entities] == [e.key for e in loose.entities]
+    assert [r.key for r in strict.relations] == [r.key for r in loose.relations if r.score >= 0.95]
+    assert len(strict.relations) < len(loose.relations)
+    with pytest.raises(graphie.InvalidInputError):
+        graphie.load("default", relation_threshold=1.5)

@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--model", default="default", help="shipped model name or saved model folder (default: default)")
     common.add_argument("--detector", default="default", help="scene-graph backend for images (default: default)")
     common.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    common.add_argument("--relation-threshold", type=float, default=0.0,
+                        help="least score a relation needs to be reported (default 0: any whose vote beats None)")
 
     p = sub.add_parser("extract", parents=[common], help="entities and relations of one post")
     p.add_argument("--text", required=True, help="the post's text")
@@ -42,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _load(args: argparse.Namespace, **kwargs):
     from ..api import load
 
-    return load(args.model, device=args.device, detector=args.detector, **kwargs)
+    return load(args.model, device=args.device, detector=args.detector,
+                relation_threshold=args.relation_threshold, **kwargs)
 
 
 def _extract(args: argparse.Namespace) -> int:

@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("model", help="model folder written by `graphie train`, or a shipped model name (default)")
     e.add_argument("--task", required=True, choices=["mnre", "jmere", "twitter"])
     e.add_argument("--data", required=True, help="gold data file")
+    e.add_argument("--relation-threshold", type=float, default=0.0,
+                   help="least score a decoded relation needs (default 0: any relation whose vote beats None)")
     e.add_argument("--format", help="data format (default: mnre->mnre, jmere->jmere_from_mnre, twitter->twitter)")
     e.add_argument("--images", help="folder of the posts' images (image scene graphs, when the model aligns them)")
     e.add_argument("--captions", help="captions file (image file name :caption)")
@@ -101,7 +103,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         scene = ("precomputed" if aligns and args.scene_graphs else "image" if aligns and args.images
                  else "caption" if aligns and args.captions else "none")
     scenes = scene_graphs_for(posts, scene, model.config.max_objects, args.images, args.scene_graphs)
-    scores, preds = evaluate(model, posts, args.task, scenes, batch_size=args.batch_size)
+    scores, preds = evaluate(model, posts, args.task, scenes, batch_size=args.batch_size,
+                             relation_threshold=args.relation_threshold)
     if args.predictions:
         with open(args.predictions, "w", encoding="utf-8") as f:
             for gold, pred in zip(posts, preds):

@@ -155,12 +155,15 @@ class GraphieModel(nn.Module):
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
     def predict(self, posts: Sequence[Post], scene_graphs: Sequence[Any] | None = None, batch_size: int = 32,
-                graphs: Sequence[Any] | None = None, threshold: float = 0.5) -> list[Extraction]:
+                graphs: Sequence[Any] | None = None, threshold: float = 0.5,
+                relation_threshold: float = 0.0) -> list[Extraction]:
         """Entities (word spans, character offsets, scores) and directed relations of each post.
 
         ``scene_graphs[i]`` is the image evidence of ``posts[i]`` (or ``None``); ``graphs`` are
-        precomputed text graphs. For task ``mnre`` the posts' given relations (head and tail
-        entities) are labelled, ``none_label`` included, one relation per given pair.
+        precomputed text graphs. ``threshold`` is the entity cells' probability cut;
+        ``relation_threshold`` the least score a decoded relation needs (0: any relation whose
+        vote beats None). For task ``mnre`` the posts' given relations (head and tail entities)
+        are labelled, ``none_label`` included, one relation per given pair.
         """
         posts = list(posts)
         if not posts:
@@ -171,7 +174,7 @@ class GraphieModel(nn.Module):
             chunk_graphs = graphs[i:i + batch_size] if graphs is not None else None
             chunk_scenes = scene_graphs[i:i + batch_size] if scene_graphs is not None else None
             batch = self.prepare(posts[i:i + batch_size], chunk_scenes, chunk_graphs)
-            results.extend(self.predict_batch(batch, threshold))
+            results.extend(self.predict_batch(batch, threshold, relation_threshold))
         return results
 
     def prepare(self, posts: Sequence[Post], scene_graphs: Sequence[Any] | None = None,
@@ -195,7 +198,7 @@ class GraphieModel(nn.Module):
         return self.collator()(make_examples(posts, graphs, scene_graphs), with_targets=False)
 
     @torch.no_grad()
-    def predict_batch(self, batch: Any, threshold: float = 0.5) -> list[Extraction]:
+    def predict_batch(self, batch: Any, threshold: float = 0.5, relation_threshold: float = 0.0) -> list[Extraction]:
         """Run and decode one batch from :meth:`prepare` (in eval mode; bfloat16 autocast on CUDA)."""
         was_training = self.training
         if was_training:  # switching walks every submodule: about 1 ms, as much as a short post's head
@@ -204,12 +207,12 @@ class GraphieModel(nn.Module):
             batch = batch.to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
                 out = self(batch)
-            return self._decode(batch, out, threshold)
+            return self._decode(batch, out, threshold, relation_threshold)
         finally:
             if was_training:
                 self.train()
 
-    def _decode(self, batch, out: ModelOutput, threshold: float) -> list[Extraction]:
+    def _decode(self, batch, out: ModelOutput, threshold: float, relation_threshold: float) -> list[Extraction]:
         cfg = self.config
         kept = batch.word_mask.sum(1).tolist()
         ent_probs = torch.sigmoid(out.entity_logits.float()) if out.entity_logits is not None else None
@@ -244,7 +247,8 @@ class GraphieModel(nn.Module):
                                             threshold, nested=cfg.nested_entities)
                 entities = [entity(s, e, t, score) for s, e, t, score in found]
                 if rel_probs is not None:
-                    for a, c, k, score in decode_relations(rel_probs[b], found, cfg.relation_labels, cfg.relation_cells):
+                    for a, c, k, score in decode_relations(rel_probs[b], found, cfg.relation_labels, cfg.relation_cells,
+                                                            relation_threshold):
                         relations.append(Relation(entities[a], entities[c], cfg.relation_labels[k], score))
             if out.alignment is not None and entities:
                 self._attach_evidence(entities, out.alignment[b], ex.scene_graph)

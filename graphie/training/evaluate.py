@@ -49,10 +49,12 @@ def prediction_record(gold: Post, pred: Extraction) -> dict[str, Any]:
 
 
 def evaluate(model: Any, posts: Sequence[Post], task: str | None = None, scene_graphs: Sequence[Any] | None = None,
-             graphs: Sequence[Any] | None = None, batch_size: int = 32) -> tuple[dict[str, Any], list[Extraction]]:
+             graphs: Sequence[Any] | None = None, batch_size: int = 32,
+             relation_threshold: float = 0.0) -> tuple[dict[str, Any], list[Extraction]]:
     """Predict ``posts`` with ``model`` and score them; returns (scores, predictions)."""
     task = TASK_ALIASES.get(task or model.config.task)
     if not can_score(model.config.task, task):
         raise InvalidInputError(f"the model was trained for task {model.config.task!r}, not {task!r}")
-    preds = model.predict(posts, scene_graphs=scene_graphs, graphs=graphs, batch_size=batch_size)
+    preds = model.predict(posts, scene_graphs=scene_graphs, graphs=graphs, batch_size=batch_size,
+                          relation_threshold=relation_threshold)
     return score(task, posts, preds, model.config.none_label), preds
