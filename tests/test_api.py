@@ -118,10 +118,10 @@ def test_extract_many_streams(extractor):
 
 
 def test_extract_between_steps_of_a_stream(extractor):
-    # extract() shares the spaCy pipeline and tokenizer with the stream's worker thread
+    # extract() shares the parser and model with a stream suspended in the middle of its window
     texts = [f"Obama visits Paris for day {i}" for i in range(12)]
     stream = extractor.extract_many(texts, batch_size=4, progress=False)
-    first = next(stream)  # the worker is preparing the next batch by now
+    first = next(stream)
     alone = extractor.extract(texts[0])
     rest = list(stream)
     assert [e.key for e in alone.entities] == [e.key for e in first.entities]

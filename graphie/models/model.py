@@ -181,8 +181,6 @@ class GraphieModel(nn.Module):
                 graphs: Sequence[Any] | None = None) -> Any:
         """The CPU-side half of :meth:`predict`: parse (unless ``graphs`` are given), check and
         collate posts into one :class:`~graphie.training.batching.Batch` for :meth:`predict_batch`.
-        Pure Python and tokenisers, so a worker thread can prepare the next batch while the model
-        runs the current one.
 
         Raises:
             InvalidInputError: a post without text, or an ``mnre`` model given a post without pairs.
