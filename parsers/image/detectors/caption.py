@@ -16,9 +16,8 @@ from typing import Iterable
 
 from PIL import Image
 
-from graphie.errors import DatasetFormatError, InvalidInputError
-from graphie.registry import detectors
-
+from ...errors import DatasetFormatError, InvalidInputError
+from ...registry import detectors
 from ...scene import IMAGE_LABEL, SceneEdge, SceneGraph, SceneObject
 
 SUBJECT_DEPS = {"nsubj", "nsubjpass", "csubj", "expl"}

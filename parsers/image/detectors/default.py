@@ -11,9 +11,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from graphie.errors import InvalidInputError, MissingDependencyError, ModelLoadError
-from graphie.registry import detectors
-
+from ...errors import InvalidInputError, MissingDependencyError, ModelLoadError
+from ...registry import detectors
 from ...scene import SceneObject
 from .base import ASSETS, clip_box, nms
 

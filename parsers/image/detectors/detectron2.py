@@ -7,9 +7,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from graphie.errors import MissingDependencyError, ModelLoadError
-from graphie.registry import detectors
-
+from ...errors import MissingDependencyError, ModelLoadError
+from ...registry import detectors
 from ...scene import SceneObject
 from .base import coco_labels, read_labels, to_objects
 

@@ -13,9 +13,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from graphie.errors import InvalidInputError, MissingDependencyError, ModelLoadError
-from graphie.registry import detectors
-
+from ...errors import InvalidInputError, MissingDependencyError, ModelLoadError
+from ...registry import detectors
 from ...scene import SceneObject
 from .base import coco_labels, nms, read_labels, to_objects
 

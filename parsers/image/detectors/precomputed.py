@@ -20,9 +20,8 @@ from typing import Any
 
 from PIL import Image
 
-from graphie.errors import DatasetFormatError, InvalidInputError
-from graphie.registry import detectors
-
+from ...errors import DatasetFormatError, InvalidInputError
+from ...registry import detectors
 from ...scene import IMAGE_LABEL, SceneEdge, SceneGraph, SceneObject
 
 

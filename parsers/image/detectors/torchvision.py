@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from graphie.errors import MissingDependencyError
-from graphie.registry import detectors
-
+from ...errors import MissingDependencyError
+from ...registry import detectors
 from ...scene import SceneObject
 from .base import coco_labels, to_objects
 

@@ -1,0 +1,20 @@
+"""Component registries: detectors, encoders, alignments and heads are chosen by name.
+
+    @alignments.register("my_alignment")
+    class MyAlignment(nn.Module): ...
+
+    alignment = alignments.create("my_alignment", dim=384)
+
+:class:`Registry` and the image-side ``detectors`` registry live in :mod:`parsers.registry`
+(``parsers`` imports nothing of graphie) and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from parsers.registry import Registry, detectors
+
+encoders: Registry = Registry("encoder")
+alignments: Registry = Registry("alignment")
+heads: Registry = Registry("head")
+
+__all__ = ["Registry", "alignments", "detectors", "encoders", "heads"]
