@@ -96,7 +96,7 @@ class Block:
     def shown(self) -> str:
         """The output the docs show now (console: each command's output, in order)."""
         if self.kind == "console":
-            return "\n".join(f"$ {c}\n" + "\n".join(out) for c, out in self.commands)
+            return "\n".join("\n".join([f"$ {c}", *out]) for c, out in self.commands)
         lines = self.page.read_text(encoding="utf-8").splitlines()
         return "\n".join(lines[self.out_start:self.out_end]) if self.out_start is not None else ""
 
@@ -255,10 +255,10 @@ def run_console(command: str, cwd: Path, options: dict[str, str]) -> str:
     return text
 
 
-def run_python(code: str, namespace: dict) -> str:
+def run_python(code: str, namespace: dict, where: str) -> str:
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        exec(compile(code, "<docs>", "exec"), namespace)  # noqa: S102  (the docs' own code)
+        exec(compile(code, where, "exec"), namespace)  # noqa: S102  (the docs' own code)
     return buf.getvalue()
 
 
@@ -292,7 +292,7 @@ def run_page_here(page: Path, levels: set[str]) -> list[dict]:
         if block.kind == "console":
             outputs = [run_console(c, work, block.options) for c, _ in block.commands]
         else:
-            outputs = [run_python(block.code, namespace)]
+            outputs = [run_python(block.code, namespace, block.where)]
         if "filter" in block.options:
             f = FILTERS[block.options["filter"]]
             outputs = ["\n".join(f(x) for x in out.splitlines()) for out in outputs]
@@ -349,7 +349,7 @@ def same(shown: str, actual: str) -> bool:
 def actual_text(block: Block, outputs: list[str]) -> str:
     """The actual output, laid out as :meth:`Block.shown` lays out the docs' output."""
     if block.kind == "console":
-        return "\n".join(f"$ {c}\n" + out.rstrip("\n") for (c, _), out in zip(block.commands, outputs))
+        return "\n".join("\n".join([f"$ {c}", *out.rstrip("\n").splitlines()]) for (c, _), out in zip(block.commands, outputs))
     return outputs[0].rstrip("\n")
 
 
