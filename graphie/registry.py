@@ -1,20 +1,20 @@
-"""Component registries: detectors, encoders, alignments and heads are chosen by name.
+"""Component registries: detectors, taggers, encoders, alignments and heads are chosen by name.
 
     @alignments.register("my_alignment")
     class MyAlignment(nn.Module): ...
 
     alignment = alignments.create("my_alignment", dim=384)
 
-:class:`Registry` and the image-side ``detectors`` registry live in :mod:`parsers.registry`
+The image-side registries (``detectors``, ``taggers``) and :class:`Registry` live in :mod:`parsers.registry`
 (``parsers`` imports nothing of graphie) and are re-exported here.
 """
 
 from __future__ import annotations
 
-from parsers.registry import Registry, detectors
+from parsers.registry import Registry, detectors, taggers
 
 encoders: Registry = Registry("encoder")
 alignments: Registry = Registry("alignment")
 heads: Registry = Registry("head")
 
-__all__ = ["Registry", "alignments", "detectors", "encoders", "heads"]
+__all__ = ["Registry", "alignments", "detectors", "encoders", "heads", "taggers"]

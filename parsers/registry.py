@@ -1,6 +1,6 @@
 """Component registries: components are chosen by name.
 
-:class:`Registry` and the image-side registries (``detectors``) live in ``parsers`` (the
+:class:`Registry` and the image-side registries (``detectors``, ``taggers``) live in ``parsers`` (the
 bottom layer); :mod:`graphie.registry` re-exports them and adds the model-side ones
 (encoders, alignments, heads, ...).
 
@@ -68,3 +68,4 @@ class Registry(Generic[T]):
 
 
 detectors: Registry = Registry("detector")
+taggers: Registry = Registry("tagger")

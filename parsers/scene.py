@@ -27,13 +27,18 @@ CAPTION_PREDICATES: tuple[str, ...] = (
 )
 PREDICATES: tuple[str, ...] = ("<pad>", *SPATIAL_PREDICATES, *CAPTION_PREDICATES, "other")
 _PREDICATE_INDEX = {p: i for i, p in enumerate(PREDICATES)}
+# The image parser's person-centred predicates read as participles ("person holding cup"); they
+# share the ids of the caption parser's lemmas, so the table (and trained models) stay the same.
+PREDICATE_ALIASES: dict[str, str] = {"holding": "hold", "carrying": "carry", "riding": "ride", "wearing": "wear"}
 
 
 def predicate_id(name: str) -> int:
-    """Index of ``name`` in :data:`PREDICATES` (case and spacing ignored). An unknown
-    verb + preposition backs off to its preposition part (``"stand in front of"`` → ``"in
+    """Index of ``name`` in :data:`PREDICATES` (case and spacing ignored; the participles of
+    :data:`PREDICATE_ALIASES` take their lemma's id). An unknown verb + preposition backs off to its preposition part (``"stand in front of"`` → ``"in
     front of"``), then its verb (``"hold up"`` → ``"hold"``), then its last word, then ``"other"``."""
     words = name.lower().split()
+    if " ".join(words) in PREDICATE_ALIASES:
+        return _PREDICATE_INDEX[PREDICATE_ALIASES[" ".join(words)]]
     candidates = [" ".join(words), " ".join(words[1:]), words[0], words[-1]] if words else []
     for candidate in candidates:
         if candidate in _PREDICATE_INDEX and candidate != "<pad>":
@@ -46,7 +51,9 @@ class SceneObject:
     """One node: a detected object (or the whole image, or a caption noun phrase).
 
     ``text`` holds the string OCR read inside the box; ``feature`` a region feature vector
-    (e.g. 1280-d MobileNetV2) when the detector computes one.
+    (e.g. 1280-d MobileNetV2) when the detector computes one; ``tags`` ImageNet class names
+    with their probabilities, highest first (scene tags on the whole-image node, crop tags on
+    an object), when a tagger ran.
     """
 
     label: str
@@ -55,6 +62,7 @@ class SceneObject:
     source: str = ""
     text: str | None = None
     feature: list[float] | None = None
+    tags: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
@@ -63,6 +71,8 @@ class SceneObject:
             d["box"] = [round(float(v), 2) for v in self.box]
         if self.text is not None:
             d["text"] = self.text
+        if self.tags is not None:
+            d["tags"] = {name: round(float(p), 4) for name, p in self.tags.items()}
         if self.feature is not None:
             d["feature"] = [round(float(v), 5) for v in self.feature]
         return d
@@ -77,6 +87,7 @@ class SceneObject:
             box=tuple(float(v) for v in box) if box is not None else None,
             source=d.get("source", ""),
             text=d.get("text"),
+            tags={str(k): float(v) for k, v in d["tags"].items()} if d.get("tags") is not None else None,
             feature=list(d["feature"]) if d.get("feature") is not None else None,
         )
 
@@ -146,7 +157,8 @@ class SceneGraph:
 
         g = nx.MultiDiGraph(image_id=self.image_id, width=self.width, height=self.height)
         for i, o in enumerate(self.objects):
-            g.add_node(i, label=o.label, score=o.score, box=o.box, source=o.source, text=o.text, feature=o.feature)
+            g.add_node(i, label=o.label, score=o.score, box=o.box, source=o.source, text=o.text, tags=o.tags,
+                       feature=o.feature)
         for e in self.edges:
             g.add_edge(e.subject, e.object, predicate=e.predicate)
         return g
@@ -156,7 +168,7 @@ class SceneGraph:
         one get zeros) or ``None`` when no object has one; ``box`` [N, 4] in pixels (the image
         node gets the full frame, box-less caption nodes zeros) with ``has_box`` [N];
         ``score`` [N]; ``edge_index`` [2, E]; ``edge_type`` [E] ids into :data:`PREDICATES`;
-        ``labels`` and ``texts`` as lists."""
+        ``labels``, ``texts`` and ``tags`` as lists."""
         import torch
         from torch_geometric.data import Data
 
@@ -193,6 +205,7 @@ class SceneGraph:
             edge_type=edge_type,
             labels=[o.label for o in self.objects],
             texts=[o.text for o in self.objects],
+            tags=[o.tags for o in self.objects],
             num_nodes=n,
         )
 

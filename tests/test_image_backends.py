@@ -42,8 +42,9 @@ def test_torchvision_style_output_conversion():
 
 @pytest.mark.skipif(HAS_TORCHVISION, reason="torchvision is installed: the error path does not apply")
 def test_torchvision_absent_gives_install_hint():
-    with pytest.raises(MissingDependencyError, match="pip install torchvision"):
+    with pytest.raises(MissingDependencyError, match="CUDA builds") as caught:
         get_detector("torchvision")
+    assert "pip install torchvision==0.28.0 --index-url https://download.pytorch.org/whl/cpu" in str(caught.value)
 
 
 @pytest.mark.skipif(not HAS_TORCHVISION, reason="torchvision is not installed (no build matches torch 2.13 here)")

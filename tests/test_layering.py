@@ -13,7 +13,10 @@ PARSER_MODULES = [
     "parsers.nlp",
     "parsers.image",
     "parsers.image.detectors",
+    "parsers.image.tags",
+    "parsers.image.weights",
     "parsers.image.detectors.caption",
+    "parsers.image.detectors.coco",
     "parsers.image.detectors.default",
     "parsers.image.detectors.detectron2",
     "parsers.image.detectors.onnx",
@@ -47,4 +50,5 @@ def test_graphie_reexports_the_same_classes():
             assert getattr(graphie.errors, name) is getattr(parsers.errors, name), name
     assert graphie.registry.Registry is parsers.registry.Registry
     assert graphie.registry.detectors is parsers.registry.detectors
+    assert graphie.registry.taggers is parsers.registry.taggers
     assert "default" in graphie.registry.detectors

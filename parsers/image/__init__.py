@@ -1,5 +1,5 @@
-"""Image → scene graph: robust loading, detector backends chosen by name, spatial
-predicates, region features, caching and drawing.
+"""Image → scene graph: robust loading, detector and tagger backends chosen by name, spatial
+predicates, ImageNet tags, region features, caching and drawing.
 
     from parsers.image import parse_image
     graph = parse_image("photo.jpg")                      # offline default backend
@@ -13,7 +13,8 @@ from .draw import draw_scene_graph
 from .features import RegionFeatureExtractor
 from .loading import DEFAULT_MAX_PIXELS, load_image
 from .parse import build_scene_graph, get_detector, parse_image, parse_images
-from .predicates import box_relation, spatial_predicates
+from .predicates import relation, spatial_predicates
+from .tags import Tagger, get_tagger, tag_scene_graph
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -21,14 +22,17 @@ __all__ = [
     "GraphSource",
     "RegionFeatureExtractor",
     "SceneGraphCache",
-    "box_relation",
+    "Tagger",
     "build_scene_graph",
     "caption_scene_graph",
     "content_hash",
     "draw_scene_graph",
     "get_detector",
+    "get_tagger",
     "load_image",
     "parse_image",
     "parse_images",
+    "relation",
     "spatial_predicates",
+    "tag_scene_graph",
 ]

@@ -1,5 +1,6 @@
-"""Rendering a scene graph onto its image: boxes, labels, OCR text, predicate arrows, and a
-side panel listing the edges (caption graphs, which have no boxes, show the panel only)."""
+"""Rendering a scene graph onto its image: boxes, labels, OCR text, the first tag of each
+object, predicate arrows, and a side panel listing the nodes with their tags and the edges
+(caption graphs, which have no boxes, show the panel only)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .loading import ImageSource, load_image
 COLOURS = {"person": (230, 60, 60), "face": (250, 170, 30), "text": (40, 150, 255)}
 OTHER_COLOUR = (60, 200, 90)
 # One edge of each inverse pair is drawn; the other direction adds nothing to a picture.
-DRAWN_PREDICATES_SKIP = {"right of", "below", "inside"}
+DRAWN_PREDICATES_SKIP = {"right of", "below", "inside", "under", "behind"}
 # With many objects, direction arrows between every pair hide the image: draw them only for
 # small graphs (the side panel always lists every edge).
 DIRECTIONS = {"left of", "above"}
@@ -28,6 +29,10 @@ def load_font(size: int):
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
         return ImageFont.load_default()
+
+
+def _tag_text(tags: dict[str, float] | None) -> str:
+    return " [" + ", ".join(f"{t} {p:.2f}" for t, p in tags.items()) + "]" if tags else ""
 
 
 def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | os.PathLike | None = None,
@@ -87,6 +92,8 @@ def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | o
             continue
         draw.rectangle(o.box, outline=colour(i), width=3)
         caption = f"{i}:{o.label} {o.score:.2f}" + (f" '{o.text}'" if o.text else "")
+        if o.tags:
+            caption += f" ({next(iter(o.tags))})"
         height = getattr(font, "size", 11) + 4
         # Above the box, or just inside its top edge when there is no room above.
         tx, ty = o.box[0] + 2, o.box[1] - height if o.box[1] >= height else o.box[1] + 2
@@ -94,7 +101,7 @@ def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | o
 
     size = f" {graph.width}x{graph.height}" if graph.width else ""
     lines = [f"{graph.image_id or ''}{size}", f"{len(graph.objects)} nodes, {len(graph.edges)} edges", ""]
-    lines += [f"{i}: {o.label}" + (f" '{o.text}'" if o.text else "") for i, o in enumerate(graph.objects)]
+    lines += [f"{i}: {o.label}" + (f" '{o.text}'" if o.text else "") + _tag_text(o.tags) for i, o in enumerate(graph.objects)]
     lines.append("")
     shown = [e for e in graph.edges if e.subject and e.object and e.predicate not in DRAWN_PREDICATES_SKIP]
     lines += [f"{e.subject} {graph.objects[e.subject].label} - {e.predicate} -> {e.object} {graph.objects[e.object].label}"

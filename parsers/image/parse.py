@@ -17,9 +17,14 @@ from .cache import SceneGraphCache, content_hash
 from .detectors.base import Detector, GraphSource, detector_settings
 from .features import RegionFeatureExtractor
 from .loading import DEFAULT_MAX_PIXELS, ImageSource, load_image
-from .predicates import spatial_predicates
+from .predicates import MAX_RELATIONS_PER_OBJECT, spatial_predicates
+from .tags import Tagger, get_tagger, tag_scene_graph, tagger_settings
 
 logger = logging.getLogger(__name__)
+
+#: Part of every cache key; raised whenever the same settings would give different graphs
+#: (2: COCO objects, ImageNet tags, label-aware predicates with ``k`` neighbours).
+GRAPH_VERSION = 2
 
 _instances: dict[str, Any] = {}
 _instances_lock = threading.Lock()
@@ -49,14 +54,16 @@ def build_scene_graph(
     max_objects: int = 10,
     image_id: str | None = None,
     image_edges: bool = True,
+    relations: int = MAX_RELATIONS_PER_OBJECT,
 ) -> SceneGraph:
     """Whole-image node + the ``max_objects`` best ``objects`` + spatial predicates between
-    them; with ``image_edges`` also ``image contains o`` / ``o inside image`` for each object
-    (so every object is connected, as MEGA's and EEGA's image node)."""
+    them (at most ``relations`` related objects each, see :mod:`parsers.image.predicates`);
+    with ``image_edges`` also ``image contains o`` / ``o inside image`` for each object (so
+    every object is connected, as MEGA's and EEGA's image node)."""
     w, h = image.size
     whole = SceneObject(IMAGE_LABEL, 1.0, (0.0, 0.0, float(w), float(h)), source="image")
     graph = SceneGraph([whole, *objects], [], w, h, image_id).top(max_objects)
-    edges = spatial_predicates([o.box for o in graph.objects[1:]], offset=1)
+    edges = spatial_predicates(graph.objects[1:], offset=1, k=relations)
     if image_edges:
         for i in range(1, len(graph.objects)):
             edges += [SceneEdge(0, "contains", i), SceneEdge(i, "inside", 0)]
@@ -71,14 +78,19 @@ def parse_image(
     cache_dir: str | os.PathLike | None = None,
     *,
     features: bool | str = True,
+    tagger: str | Tagger | None = "default",
+    crop_tags: int = 1,
+    relations: int = MAX_RELATIONS_PER_OBJECT,
     image_id: str | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     device: str = "cpu",
     **detector_options: Any,
 ) -> SceneGraph:
     """Scene graph of one image: the whole-image node, the ``max_objects`` highest-scoring
-    detections, spatial predicates, and (``features=True`` or ``"roi"``/``"crop"``) 1280-d
-    MobileNetV2 region features.
+    detections, spatial predicates (at most ``relations`` related objects each), ImageNet tags
+    (``tagger``, a registered name or any :class:`~parsers.image.tags.Tagger`, ``None`` for
+    none: scene tags on the image node and crop tags on the ``crop_tags`` best objects), and
+    (``features=True`` or ``"roi"``/``"crop"``) 1280-d MobileNetV2 region features.
 
     ``image`` is a local path, encoded bytes or a PIL image. ``detector`` is a registered
     name (options go to its constructor) or any :class:`Detector`. Backends that look
@@ -108,7 +120,12 @@ def parse_image(
         feature_mode = features
     else:
         raise InvalidInputError(f"features must be True, False, 'roi' or 'crop', got {features!r}")
-    settings = {**detector_settings(det), "max_objects": max_objects, "features": feature_mode}
+    if crop_tags < 0 or relations < 0:
+        raise InvalidInputError(f"crop_tags and relations must be >= 0, got {crop_tags} and {relations}")
+    tag_with = get_tagger(tagger) if isinstance(tagger, str) else tagger
+    settings = {**detector_settings(det), "max_objects": max_objects, "features": feature_mode,
+                "tags": {**tagger_settings(tag_with), "crops": crop_tags} if tag_with is not None else None,
+                "relations": relations, "graph_version": GRAPH_VERSION}
     cache = SceneGraphCache(cache_dir) if cache_dir is not None else None
     key = None
     if cache is not None:
@@ -119,7 +136,9 @@ def parse_image(
             return hit
 
     rgb = load_image(image, max_pixels=max_pixels)
-    graph = build_scene_graph(rgb, det.detect(rgb), max_objects, image_id)
+    graph = build_scene_graph(rgb, det.detect(rgb), max_objects, image_id, relations=relations)
+    if tag_with is not None:
+        tag_scene_graph(rgb, graph, tag_with, crop_tags)
     if feature_mode:
         extractor = RegionFeatureExtractor(feature_mode, device=device)
         whole, regions = extractor(rgb, [o.box for o in graph.objects[1:]])

@@ -20,6 +20,7 @@ class Detectron2Detector:
     from the config's test dataset metadata, else COCO)."""
 
     name = "detectron2"
+    requires = ("detectron2",)
 
     def __init__(self, config: str = "COCO-Detection/faster_rcnn_R_50_FPN_3x.yaml", weights: str | None = None,
                  labels: str | list[str] | None = None, threshold: float = 0.5, device: str = "cpu"):

@@ -11,6 +11,14 @@ from ...scene import SceneObject
 from .base import coco_labels, to_objects
 
 
+TORCHVISION_MISSING = (
+    "the torchvision detector needs a torchvision built for the installed CPU torch 2.13; the torchvision "
+    "wheels on graphie's offline package index are CUDA builds that fail to import with it. Where a network "
+    "is available: `pip install torchvision==0.28.0 --index-url https://download.pytorch.org/whl/cpu` "
+    "(then the weights download once into $TORCH_HOME); offline, use detector='default'"
+)
+
+
 @detectors.register("torchvision")
 class TorchvisionDetector:
     """``model`` is a torchvision detection model name (e.g. ``fasterrcnn_resnet50_fpn_v2``,
@@ -18,16 +26,14 @@ class TorchvisionDetector:
     ``None`` for a randomly initialised model (for tests)."""
 
     name = "torchvision"
+    requires = ("torchvision",)
 
     def __init__(self, model: str = "fasterrcnn_resnet50_fpn_v2", weights: str | None = "DEFAULT",
                  threshold: float = 0.5, device: str = "cpu"):
         try:
             import torchvision
-        except ImportError as exc:
-            raise MissingDependencyError(
-                "the torchvision detector needs torchvision built for the installed torch "
-                "(`pip install torchvision` with the matching version)"
-            ) from exc
+        except (ImportError, OSError, RuntimeError) as exc:  # a CUDA build fails on its libraries or ops
+            raise MissingDependencyError(TORCHVISION_MISSING + f" ({type(exc).__name__}: {exc})") from exc
         self.model_name, self.weights_name, self.threshold, self.device = model, weights, threshold, device
         try:
             weights_enum = torchvision.models.get_model_weights(model)
