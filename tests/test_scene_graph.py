@@ -10,8 +10,8 @@ from parsers.scene import IMAGE_LABEL, PREDICATES, SceneEdge, SceneGraph, SceneO
 
 def make_graph() -> SceneGraph:
     objects = [
-        SceneObject(IMAGE_LABEL, 1.0, (0, 0, 100, 80), "image", feature=[1.0, 0.0]),
-        SceneObject("person", 0.4, (0, 0, 10, 10), "ssdlite", feature=[0.5, 0.5]),
+        SceneObject(IMAGE_LABEL, 1.0, (0, 0, 100, 80), "image", feature=[1.0, 0.0], tags={"lakeside": 0.5, "valley": 0.1}),
+        SceneObject("person", 0.4, (0, 0, 10, 10), "ssdlite", feature=[0.5, 0.5], tags={"ballplayer": 0.4}),
         SceneObject("face", 0.9, (2, 2, 6, 6), "haar"),
         SceneObject("text", 0.7, (50, 50, 90, 60), "ppocr", text="BREAKING NEWS", feature=[0.0, 1.0]),
     ]
@@ -31,6 +31,7 @@ def test_predicate_vocabulary():
     assert PREDICATES[predicate_id("teleport")] == "other"
     assert PREDICATES[predicate_id("")] == "other"
     assert predicate_id("<pad> nonsense") == predicate_id("other")
+    assert [PREDICATES[predicate_id(p)] for p in ("Holding", "carrying", "riding", "wearing")] == ["hold", "carry", "ride", "wear"]
 
 
 def test_top_keeps_image_node_and_best_objects_and_remaps_edges():
@@ -48,6 +49,8 @@ def test_json_round_trip():
     again = SceneGraph.from_dict(json.loads(json.dumps(g.to_dict())))
     assert again.to_dict() == g.to_dict()
     assert again.objects[3].text == "BREAKING NEWS"
+    assert list(again.objects[0].tags.items()) == [("lakeside", 0.5), ("valley", 0.1)]  # order kept
+    assert again.objects[2].tags is None and "tags" not in g.objects[2].to_dict()
 
 
 def test_networkx_export_keeps_parallel_edges():
@@ -56,7 +59,7 @@ def test_networkx_export_keeps_parallel_edges():
     nxg = g.to_networkx()
     assert nxg.number_of_nodes() == 4 and nxg.number_of_edges() == 6
     assert {d["predicate"] for _, _, d in nxg.edges(1, data=True)} == {"contains", "near"}
-    assert nxg.nodes[3]["text"] == "BREAKING NEWS"
+    assert nxg.nodes[3]["text"] == "BREAKING NEWS" and nxg.nodes[1]["tags"] == {"ballplayer": 0.4}
 
 
 def test_pyg_export():
@@ -67,6 +70,7 @@ def test_pyg_export():
     assert data.edge_index.tolist() == [[1, 2, 3, 0, 2], [2, 1, 1, 3, 3]]
     assert [PREDICATES[i] for i in data.edge_type] == ["contains", "inside", "right of", "contains", "beside"]
     assert data.labels[3] == "text" and data.texts[3] == "BREAKING NEWS"
+    assert data.tags[1] == {"ballplayer": 0.4} and data.tags[2] is None
 
 
 def test_pyg_export_without_features_or_boxes():
