@@ -35,8 +35,11 @@ INSTALL_REQUIRES = [
     "ai-edge-litert==2.3.0",
 ]
 
+RAY = ["ray[data]==2.60.*"]  # graphie[ray]: extract-file --engine ray, graphie.distributed (brings pyarrow, pandas)
+
 EXTRAS = {
-    "test": ["pytest>=8", "seqeval==1.2.2", "pot>=0.9", "scikit-image>=0.22", "onnx>=1.15"],
+    "test": ["pytest>=8", "seqeval==1.2.2", "pot>=0.9", "scikit-image>=0.22", "onnx>=1.15", *RAY],
+    "ray": RAY,
     "docs": ["sphinx>=7", "furo>=2024.1", "myst-parser>=3"],
 }
 
@@ -50,7 +53,7 @@ setup(
     packages=find_packages(include=["graphie", "graphie.*", "parsers", "parsers.*"]),
     include_package_data=True,
     package_data={
-        "graphie": ["examples_data/*", "pretrained/*/*"],
+        "graphie": ["examples_data/*", "pretrained/*/*", "py.typed"],
         "parsers": ["assets/*"],
     },
     install_requires=INSTALL_REQUIRES,

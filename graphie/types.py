@@ -53,6 +53,11 @@ class Entity:
     score: float = 1.0
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        where = f"{self.span.start_char}:{self.span.end_char}" if self.span.start_char is not None else \
+            f"w{self.span.start}:{self.span.end}"
+        return f"Entity({self.text!r}, {self.type}, {where}, score={self.score:.2f})"
+
     @property
     def text(self) -> str:
         return self.span.text
@@ -85,6 +90,9 @@ class Relation:
     label: str
     score: float = 1.0
 
+    def __repr__(self) -> str:
+        return f"Relation({self.head.text!r} -{self.label}-> {self.tail.text!r}, score={self.score:.2f})"
+
     @property
     def key(self) -> tuple:
         """What quintuple evaluation compares: both entities (span and type) and the label."""
@@ -105,6 +113,14 @@ class Relation:
         return cls(Entity.from_dict(d["head"]), Entity.from_dict(d["tail"]), d["label"], d.get("score", 1.0))
 
 
+PostId = str | int
+"""A post's id: kept with its JSON type (``1`` stays ``1``, ``"1"`` stays ``"1"``) so joins downstream work."""
+
+
+def _short(text: str, width: int = 40) -> str:
+    return repr(text if len(text) <= width else text[: width - 1] + "…")
+
+
 @dataclass
 class Post:
     """A social-media post: text (and/or its tokens), an optional image reference, an
@@ -112,14 +128,16 @@ class Post:
     LLM notes) that informs a model but never yields entities itself.
 
     Benchmark readers fill ``entities`` and ``relations`` with the gold annotation.
+    ``image`` is a path for posts read from files; in Python it may also be encoded bytes or a
+    PIL image.
     """
 
     text: str = ""
     tokens: list[str] | None = None
-    image: str | None = None
+    image: Any = None
     caption: str | None = None
     context: str | None = None
-    id: str | None = None
+    id: PostId | None = None
     entities: list[Entity] = field(default_factory=list)
     relations: list[Relation] = field(default_factory=list)
 
@@ -128,6 +146,10 @@ class Post:
             self.text = " ".join(self.tokens)
         if not isinstance(self.text, str):
             raise InvalidInputError(f"post text must be a str, got {type(self.text).__name__}")
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {name}=…" for name in ("image", "caption", "context") if getattr(self, name) is not None)
+        return f"Post(id={self.id!r}, text={_short(self.text)}{extra})"
 
     def span(self, start: int, end: int) -> Span:
         """A :class:`Span` over ``tokens[start:end]`` with its text filled in."""
@@ -152,9 +174,9 @@ class Post:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Post":
-        """The post :meth:`to_dict` wrote, or one JSONL input line (``text`` or ``tokens``,
-        optional ``id``, ``image``, ``caption``, ``context``). Raises :class:`InvalidInputError`
-        when ``d`` is not a dict."""
+        """The post :meth:`to_dict` wrote. Raises :class:`InvalidInputError` when ``d`` is not a
+        dict; input records from users are checked field by field by
+        :func:`graphie.batch.post_from_record` instead."""
         if not isinstance(d, dict):
             raise InvalidInputError(f"a post must be a JSON object, got {type(d).__name__}")
         return cls(
@@ -163,7 +185,7 @@ class Post:
             image=d.get("image"),
             caption=d.get("caption"),
             context=d.get("context"),
-            id=None if d.get("id") is None else str(d["id"]),
+            id=d.get("id"),
             entities=[Entity.from_dict(e) for e in d.get("entities", [])],
             relations=[Relation.from_dict(r) for r in d.get("relations", [])],
         )
@@ -174,7 +196,11 @@ class Extraction:
     """What a model found in a post: entities, directed relations, and the graphs behind them.
 
     ``text_graph`` and ``scene_graph`` are the parsed :class:`parsers.TextGraph` and
-    :class:`parsers.SceneGraph` (``None`` when not computed, e.g. no image).
+    :class:`parsers.SceneGraph` (``None`` when not computed, e.g. no image). A post longer than
+    the encoder's sub-word budget is read in ``windows`` overlapping windows whose findings are
+    merged; ``truncated`` is True when some of the text was nevertheless never read (a single
+    word longer than the whole budget). ``warnings`` says when the result deserves less trust
+    (text that is not English, which the shipped models were not trained on).
     """
 
     text: str
@@ -183,7 +209,18 @@ class Extraction:
     relations: list[Relation] = field(default_factory=list)
     text_graph: Any = None
     scene_graph: Any = None
-    id: str | None = None
+    id: PostId | None = None
+    windows: int = 1
+    truncated: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(map(repr, self.entities[:4])) + (", …" if len(self.entities) > 4 else "")
+        return (f"Extraction(id={self.id!r}, text={_short(self.text)} ({len(self.tokens)} words), "
+                f"entities=[{shown}], relations={len(self.relations)}"
+                + (f", windows={self.windows}" if self.windows != 1 else "")
+                + (", truncated=True" if self.truncated else "")
+                + (f", warnings={self.warnings!r}" if self.warnings else "") + ")")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
@@ -192,7 +229,11 @@ class Extraction:
             "tokens": self.tokens,
             "entities": [e.to_dict() for e in self.entities],
             "relations": [r.to_dict() for r in self.relations],
+            "windows": self.windows,
+            "truncated": self.truncated,
         }
+        if self.warnings:
+            d["warnings"] = list(self.warnings)
         if self.id is not None:
             d["id"] = self.id
         if self.text_graph is not None:
@@ -226,4 +267,61 @@ class Extraction:
             text_graph=text_graph,
             scene_graph=scene_graph,
             id=d.get("id"),
+            windows=d.get("windows", 1),
+            truncated=d.get("truncated", False),
+            warnings=list(d.get("warnings", [])),
         )
+
+    def to_record(self) -> dict[str, Any]:
+        """The flat output record of batch jobs (see ``docs/tutorials/batch.md`` for its JSON
+        schema): character offsets, types, scores, relations as indices into ``entities``;
+        every key always present, so that rows of many posts form one Arrow/Parquet table."""
+        index = {id(e): i for i, e in enumerate(self.entities)}
+        return {
+            "id": self.id,
+            "entities": [
+                {"start": e.span.start_char, "end": e.span.end_char, "text": e.text, "type": e.type,
+                 "score": round(float(e.score), 6),
+                 "evidence": [{"object": int(v["object"]), "label": str(v["label"]), "weight": float(v["weight"])}
+                              for v in e.evidence]}
+                for e in self.entities
+            ],
+            "relations": [
+                {"head": index[id(r.head)], "tail": index[id(r.tail)], "label": r.label,
+                 "score": round(float(r.score), 6)}
+                for r in self.relations if id(r.head) in index and id(r.tail) in index
+            ],
+            "windows": self.windows,
+            "truncated": self.truncated,
+            "warnings": list(self.warnings),
+            "error": None,
+        }
+
+    def to_spacy(self, vocab: Any = None) -> Any:
+        """A spaCy ``Doc`` of the post's words with the entities as ``doc.ents`` (for displaCy);
+        overlapping (nested) entities all go to ``doc.spans["graphie"]``, the relations to
+        ``doc.user_data["relations"]`` as ``(head index, tail index, label, score)``."""
+        from spacy.tokens import Doc
+        from spacy.tokens import Span as SpacySpan
+        from spacy.util import filter_spans
+        from spacy.vocab import Vocab
+
+        ends = [s + len(t) for s, t in zip(self._starts(), self.tokens)]
+        spaces = [end < len(self.text) and self.text[end].isspace() for end in ends]
+        doc = Doc(vocab or Vocab(), words=list(self.tokens), spaces=spaces)
+        doc.spans["graphie"] = [SpacySpan(doc, e.span.start, e.span.end, label=e.type) for e in self.entities]
+        doc.ents = filter_spans(doc.spans["graphie"])
+        index = {id(e): i for i, e in enumerate(self.entities)}
+        doc.user_data["relations"] = [(index[id(r.head)], index[id(r.tail)], r.label, r.score)
+                                      for r in self.relations if id(r.head) in index and id(r.tail) in index]
+        return doc
+
+    def _starts(self) -> list[int]:
+        if self.text_graph is not None:
+            return list(self.text_graph.starts)
+        starts, offset = [], 0
+        for tok in self.tokens:
+            offset = self.text.index(tok, offset)
+            starts.append(offset)
+            offset += len(tok)
+        return starts

@@ -14,6 +14,7 @@ import pkgutil
 import sys
 from typing import Any, Sequence
 
+from .. import __version__
 from ..errors import GraphieError
 
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphie", description="Multimodal entity and relation extraction from posts."
     )
+    parser.add_argument("--version", action="version", version=f"graphie {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

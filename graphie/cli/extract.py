@@ -3,8 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from . import print_json
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -13,8 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--model", default="default", help="shipped model name or saved model folder (default: default)")
     common.add_argument("--detector", default="default", help="scene-graph backend for images (default: default)")
     common.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when available)")
-    common.add_argument("--relation-threshold", type=float, default=0.0,
+    common.add_argument("--relation-threshold", type=_fraction, default=0.0,
                         help="least score a relation needs to be reported (default 0: any whose vote beats None)")
+    common.add_argument("--quantize", action="store_true",
+                        help="dynamic int8 encoder on CPU (faster; see benchmarks/RESULTS.md for the F1 change)")
 
     p = sub.add_parser("extract", parents=[common], help="entities and relations of one post")
     p.add_argument("--text", required=True, help="the post's text")
@@ -24,28 +48,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=_extract)
 
-    p = sub.add_parser("extract-file", parents=[common], help="extract from every post of a JSONL file (resumable)")
-    p.add_argument("input", help='JSONL, one {"id": ..., "text": ..., "image": ...} per line')
-    p.add_argument("--output", required=True, help="JSONL output; rerunning resumes after the finished ids")
+    p = sub.add_parser("extract-file", parents=[common],
+                       help="extract from every post of a JSONL or Parquet file (resumable)")
+    p.add_argument("input", help='JSONL or Parquet (by suffix), one {"id": ..., "text": ..., "image": ...} per line/row')
+    p.add_argument("--output", required=True,
+                   help="JSONL or Parquet output (by suffix), one record per input; rerunning resumes")
     p.add_argument("--images", help="folder that relative image paths are resolved against")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--workers", type=int, default=2, help="threads parsing images")
+    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument("--workers", type=_positive_int, default=2, help="threads parsing images (each worker)")
     p.add_argument("--cache-dir", help="cache scene graphs of images here")
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process; ray: Ray Data over an actor pool (pip install 'graphie[ray]')")
+    p.add_argument("--num-workers", type=_positive_int, default=1,
+                   help="Ray actors, each with its own copy of the model (--engine ray)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
     p.set_defaults(func=_extract_file)
 
     p = sub.add_parser("draw", parents=[common], help="picture of what was found in a post")
     p.add_argument("--text", required=True)
     p.add_argument("--image", help="path of the post's image")
     p.add_argument("--caption")
-    p.add_argument("--output", required=True, help="PNG file to write")
+    p.add_argument("--output", required=True, help="picture to write; the suffix picks the format (.png, .jpg, .webp)")
     p.set_defaults(func=_draw)
+
+
+def _load_options(args: argparse.Namespace) -> dict:
+    return {"device": args.device, "detector": args.detector, "relation_threshold": args.relation_threshold,
+            "quantize": args.quantize}
 
 
 def _load(args: argparse.Namespace, **kwargs):
     from ..api import load
 
-    return load(args.model, device=args.device, detector=args.detector,
-                relation_threshold=args.relation_threshold, **kwargs)
+    return load(args.model, **_load_options(args), **kwargs)
 
 
 def _extract(args: argparse.Namespace) -> int:
@@ -67,11 +102,25 @@ def _extract(args: argparse.Namespace) -> int:
 
 
 def _extract_file(args: argparse.Namespace) -> int:
-    from ..batch import run_jsonl
+    from ..api import check_device, resolve_model
+    from ..batch import run_file, write_records
 
-    extractor = _load(args, cache_dir=args.cache_dir, image_workers=args.workers)
-    counts = run_jsonl(extractor, args.input, args.output, images_dir=args.images,
-                       batch_size=args.batch_size, progress=True)
+    progress = not args.quiet and sys.stderr.isatty()
+    if args.engine == "local":
+        extractor = _load(args, cache_dir=args.cache_dir, image_workers=args.workers)
+        counts = run_file(extractor, args.input, args.output, images_dir=args.images,
+                          batch_size=args.batch_size, progress=progress)
+    else:
+        from ..distributed import extract_rows
+
+        check_device(args.device)  # at the door, not in every worker
+        # Workers may run in other folders: give them absolute paths.
+        model = str(resolve_model(args.model).resolve())
+        images = os.path.abspath(args.images or ".")
+        options = {**_load_options(args), "cache_dir": args.cache_dir and os.path.abspath(args.cache_dir),
+                   "image_workers": args.workers}
+        counts = write_records(args.input, args.output, lambda rows: extract_rows(
+            rows, model, num_workers=args.num_workers, batch_size=args.batch_size, images_dir=images, **options))
     print_json(counts)
     return 0
 
