@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from graphie.models.crf import CRFTagger, bio_labels, bio_to_entities, spans_to_bio
+from graphie.models.bio import BIOTagger, bio_labels, bio_to_entities, spans_to_bio
 
 TYPES = ["LOC", "PER"]
 
@@ -19,9 +20,10 @@ def test_bio_orphan_inside_and_type_switch():
     assert bio_to_entities(tags, TYPES) == [(0, 2, "PER"), (2, 3, "LOC")]
 
 
-def test_crf_learns_and_respects_mask():
+@pytest.mark.parametrize("crf", [False, True])
+def test_tagger_learns_and_respects_mask(crf):
     torch.manual_seed(0)
-    tagger = CRFTagger(dim=6, types=TYPES, dropout=0.0)
+    tagger = BIOTagger(dim=6, types=TYPES, dropout=0.0, crf=crf)
     h = torch.randn(2, 4, 6, requires_grad=True)
     mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]], dtype=torch.bool)
     tags = torch.tensor([spans_to_bio([(0, 2, "PER")], TYPES, 4), spans_to_bio([(1, 2, "LOC")], TYPES, 4)])
@@ -33,4 +35,6 @@ def test_crf_learns_and_respects_mask():
         opt.step()
     tagger.loss(tagger(h), tags, mask).backward()
     assert h.grad.abs().sum() > 0
-    assert tagger.decode(tagger(h), mask) == [[(0, 2, "PER")], [(1, 2, "LOC")]]
+    decoded = tagger.decode(tagger(h), mask)
+    assert [[s[:3] for s in post] for post in decoded] == [[(0, 2, "PER")], [(1, 2, "LOC")]]
+    assert all(0.5 < s[3] <= 1.0 for post in decoded for s in post)

@@ -26,8 +26,14 @@ def scene():
 def test_config_rejects_bad_values():
     with pytest.raises(InvalidInputError):
         ModelConfig(task="nope")
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(InvalidInputError, match="head"):
         ModelConfig(task="jmere", head="crf")
+    with pytest.raises(InvalidInputError, match="marker"):
+        ModelConfig(task="jmere", head="marker")
+    with pytest.raises(InvalidInputError, match="crf"):
+        ModelConfig(task="ner", head="grid", crf=True)
+    with pytest.raises(InvalidInputError, match="colour"):
+        ModelConfig.from_dict({"task": "ner", "colour": "red"}, where="model")
     with pytest.raises(InvalidInputError):
         ModelConfig.from_dict({"task": "ner", "colour": "red"})
     assert ModelConfig.from_dict(ModelConfig(task="ner").to_dict()) == ModelConfig(task="ner")
@@ -73,12 +79,52 @@ def test_mnre_model_labels_every_given_pair():
         model.predict([Post(tokens=["no", "pairs"])])
 
 
-def test_crf_ner_model_predicts_spans_with_char_offsets():
+@pytest.mark.parametrize("crf", [False, True])
+def test_bio_ner_model_predicts_spans_with_char_offsets(crf):
     torch.manual_seed(0)
-    cfg = ModelConfig(task="ner", head="crf", entity_types=["LOC", "PER"], max_length=32, gnn_layers=0)
+    cfg = ModelConfig(task="ner", head="bio", crf=crf, entity_types=["LOC", "PER"], max_length=32, gnn_layers=0)
     model = GraphieModel(cfg)
     post = Post(text="Obama visited  Paris")
     (pred,) = model.predict([post])
     assert pred.tokens == ["Obama", "visited", "Paris"]
     for e in pred.entities:
         assert post.text[e.span.start_char:e.span.end_char] == e.span.text
+
+
+def test_joint_bio_model_learns_entities_only_where_they_are_known():
+    torch.manual_seed(0)
+    cfg = ModelConfig(task="jmere", head="bio", entity_types=["LOC", "PER"], relation_labels=["couple", "present_in"],
+                      max_length=32, pair_channels=["pos"], gnn_layers=0)
+    model = GraphieModel(cfg)
+    assert model.grid.entities is False and model.grid.relations is True
+    posts = [jmere_post(), jmere_post()]
+    examples = make_examples(posts[:1], parse_posts(posts[:1]), entities_known=False)
+    examples += make_examples(posts[1:], parse_posts(posts[1:]), relations_known=False)
+    batch = model.collator()(examples)
+    assert batch.bio_mask[0].sum() == 0 and batch.bio_mask[1].sum() == 7
+    out = model(batch)
+    out.loss.backward()
+    assert model.bio.emissions.weight.grad.abs().sum() > 0 and model.grid.rel_out.weight.grad.abs().sum() > 0
+    (pred,) = model.predict(posts[:1])
+    assert all(e.type in ("LOC", "PER") for e in pred.entities)
+
+
+def test_marker_model_reads_each_pair_from_its_own_marked_sequence():
+    torch.manual_seed(0)
+    cfg = ModelConfig(task="mnre", head="marker", relation_labels=["/per/per/couple"], max_length=48, gnn_layers=0,
+                      pair_channels=[])
+    model = GraphieModel(cfg)
+    assert model.grid is None and model.pairs is None
+    post = jmere_post()
+    a, b = (Entity(e.span, "ENT") for e in post.entities[:2])
+    post.entities = [a, b]
+    post.relations = [Relation(a, b, "/per/per/couple"), Relation(b, a, "None")]
+    batch = model.collator()(make_examples([post], parse_posts([post])))
+    # two sequences, each with its own markers: "@" before the head, "#" before the tail
+    assert batch.encoded.word_mask.shape[0] == 2 and batch.marker_index.tolist() == [[0, 4], [4, 0]]
+    out = model(batch)
+    assert out.pair_logits.shape == (2, 2) and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert model.encoder.model.embeddings.word_embeddings.weight.grad.abs().sum() > 0
+    (pred,) = model.predict([post])
+    assert [(r.head.key, r.tail.key) for r in pred.relations] == [(a.key, b.key), (b.key, a.key)]

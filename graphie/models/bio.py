@@ -1,10 +1,24 @@
-"""BIO sequence tagging with a linear-chain CRF (pytorch-crf), for NER-only data."""
+r"""BIO token classification, optionally scored by a linear-chain CRF (Lample et al., NAACL 2016).
+
+.. math::
+    E = W h + b, \qquad
+    p(y \mid h) = \mathrm{softmax}(E) \text{ per word, or }
+    \frac{\exp(\sum_i E_{i, y_i} + A_{y_{i-1}, y_i})}{Z(h)} \text{ with the CRF}
+
+This is the ``bio`` head: the tagging scheme the entity metric scores (exact span + type), so
+training and evaluation agree, unlike independent grid cells.
+
+Shapes:
+    - **h:** :math:`(B, n, d)` word states, **mask:** :math:`(B, n)` (True = real word)
+    - **emissions:** :math:`(B, n, 2T + 1)` over ``bio_labels(types)``
+"""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import MissingDependencyError
@@ -42,30 +56,44 @@ def bio_to_entities(tags: Sequence[int], types: Sequence[str]) -> list[tuple[int
     return spans
 
 
-class CRFTagger(nn.Module):
-    """Emissions ``E = W h`` scored by a CRF over BIO tags."""
+class BIOTagger(nn.Module):
+    """Emissions ``E = W h`` over BIO tags, trained by per-word cross-entropy or, with ``crf=True``,
+    by the CRF's sequence likelihood (Viterbi decoding)."""
 
-    def __init__(self, dim: int, types: Sequence[str], dropout: float = 0.1):
+    def __init__(self, dim: int, types: Sequence[str], dropout: float = 0.1, crf: bool = False):
         super().__init__()
-        try:
-            from torchcrf import CRF
-        except ImportError as exc:
-            raise MissingDependencyError("the crf head needs `pip install pytorch-crf==0.7.2`") from exc
         self.types = list(types)
         self.dropout = nn.Dropout(dropout)
         self.emissions = nn.Linear(dim, len(bio_labels(types)))
-        self.crf = CRF(len(bio_labels(types)), batch_first=True)
+        self.crf = None
+        if crf:
+            try:
+                from torchcrf import CRF
+            except ImportError as exc:
+                raise MissingDependencyError("the crf option needs `pip install pytorch-crf==0.7.2`") from exc
+            self.crf = CRF(len(bio_labels(types)), batch_first=True)
 
     def forward(self, h: Tensor) -> Tensor:
         return self.emissions(self.dropout(h))  # [B, n, 2T + 1]
 
     def loss(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
-        """Mean negative log-likelihood per post."""
+        """Mean negative log-likelihood: per post with the CRF, per word without."""
+        if self.crf is None:
+            return F.cross_entropy(emissions.float()[mask], tags[mask])
         return -self.crf(emissions.float(), tags, mask=mask, reduction="mean")
 
-    def decode(self, emissions: Tensor, mask: Tensor) -> list[list[tuple[int, int, str]]]:
+    def decode(self, emissions: Tensor, mask: Tensor) -> list[list[tuple[int, int, str, float]]]:
         """Viterbi-best entities ``(start, end, type)`` of each post from emissions ``[B, n, tags]``
-        under ``mask [B, n]`` (always in float32, also under autocast)."""
-        with torch.autocast(device_type=emissions.device.type, enabled=False):
-            paths = self.crf.decode(emissions.float(), mask=mask)
-        return [bio_to_entities(p, self.types) for p in paths]
+        under ``mask [B, n]``: Viterbi with the CRF (in float32, also under autocast), else the
+        best tag of each word. Scores are the mean probability of the span's tags."""
+        probs = torch.softmax(emissions.float(), -1)
+        if self.crf is None:
+            paths = [row[: int(m.sum())] for row, m in zip(probs.argmax(-1).tolist(), mask)]
+        else:
+            with torch.autocast(device_type=emissions.device.type, enabled=False):
+                paths = self.crf.decode(emissions.float(), mask=mask)
+        out = []
+        for b, path in enumerate(paths):
+            tag_probs = probs[b, torch.arange(len(path)), torch.tensor(path, dtype=torch.long)].tolist() if path else []
+            out.append([(s, e, t, sum(tag_probs[s:e]) / (e - s)) for s, e, t in bio_to_entities(path, self.types)])
+        return out

@@ -1,86 +1,131 @@
-"""The JSON configuration of a :class:`~graphie.models.GraphieModel`: which parts, how big, which labels."""
+"""The typed configuration of a :class:`~graphie.models.GraphieModel`: which parts, how big, which labels.
+
+One pydantic schema: unknown keys and wrong types are errors naming the key's path, and
+``ModelConfig.model_json_schema()`` is the published schema (docs/api/models.md).
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InvalidInputError
 
 TASKS = ("jmere", "mnre", "ner")
-HEADS = ("grid", "crf")
+HEADS = ("grid", "bio", "marker")
 PAIR_CHANNELS = ("pos", "distance", "cooccurrence")
 
 
-@dataclass
-class ModelConfig:
+def validation_message(where: str, exc: ValidationError) -> str:
+    """One line per problem, each naming the key's dotted path: ``model.head: Input should be ...``."""
+    parts = []
+    for err in exc.errors():
+        path = ".".join(str(x) for x in (where, *err["loc"]) if x != "")
+        parts.append(f"{path}: {err['msg']}" if err["loc"] or where else err["msg"])
+    return "; ".join(parts)
+
+
+class StrictConfig(BaseModel):
+    """Base of graphie's config sections: unknown keys are errors, values are type-checked on
+    assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def __init__(self, **data: Any):
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise InvalidInputError(f"{type(self).__name__}: {validation_message('', exc)}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
+        return self.model_dump()
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str = ""):
+        """The section ``d`` (missing keys take their defaults).
+
+        Raises:
+            InvalidInputError: ``d`` is not an object, has an unknown key or a wrong value
+            (the message names each key's path under ``where``).
+        """
+        if not isinstance(d, dict):
+            raise InvalidInputError(f"{where or cls.__name__} must be a JSON object, got {type(d).__name__}")
+        try:
+            return cls.model_validate(d)
+        except ValidationError as exc:
+            raise InvalidInputError(f"{where or cls.__name__}: {validation_message(where, exc)}") from None
+
+
+class ModelConfig(StrictConfig):
     """Everything needed to rebuild a model before its weights are loaded.
 
-    ``task`` says what the head predicts: ``jmere`` (entities and directed relations),
-    ``mnre`` (relation labels of given entity pairs) or ``ner`` (entities only).
+    ``task`` says what is predicted: ``jmere`` (entities and directed relations), ``mnre``
+    (relation labels of given entity pairs) or ``ner`` (entities only). ``head`` says how:
+    ``bio`` (token classification, ``crf`` optional) for entities, with the grid's relation
+    channel for ``jmere``; ``grid`` (word-pair tagging of entities and relations); ``marker``
+    (typed entity markers in the encoder input, ``mnre`` only).
     ``relation_labels`` never contains the no-relation label; ``none_label`` names it.
     """
 
-    task: str = "jmere"
+    task: Literal["jmere", "mnre", "ner"] = "jmere"
+    head: Literal["grid", "bio", "marker"] = "grid"
+    crf: bool = False  # bio head: a linear-chain CRF over the BIO tags
     encoder: str = "minilm"
-    pooling: str = "first"  # sub-word states to word states: "first" or "mean"
-    max_length: int = 128  # sub-word budget of the post (plus context) per sequence
-    max_context_length: int = 96  # sub-words of auxiliary context kept at most
-    gnn_layers: int = 1
-    gnn_heads: int = 4
-    dep_label_dim: int = 100
-    pair_channels: list[str] = field(default_factory=lambda: list(PAIR_CHANNELS))
-    pair_dim: int = 32
-    max_distance: int = 8  # dependency distances >= this share one bucket
-    grid_dim: int = 128
-    max_entity_len: int = 8  # entity cells are scored only within this band of the diagonal
-    relation_cells: str = "block"  # gold relation label on the head x tail block, or "first" words only
-    nested_entities: bool = False  # decode nested spans of different types (the benchmarks are flat)
-    head: str = "grid"
-    dropout: float = 0.1
-    mark_given_entities: bool = True  # mnre: add an embedding to words of the given entities
-    none_weight: float = 1.0  # loss weight of the no-relation class (class imbalance)
-    entity_pos_weight: float = 1.0  # loss weight of positive entity cells
+    pooling: Literal["first", "mean"] = "first"  # sub-word states to word states
+    max_length: int = Field(128, ge=8)  # sub-word budget of the post (plus context) per sequence
+    max_context_length: int = Field(96, ge=0)  # sub-words of auxiliary context kept at most
+    gnn_layers: int = Field(1, ge=0)
+    gnn_heads: int = Field(4, ge=1)
+    dep_label_dim: int = Field(100, ge=1)
+    pair_channels: list[Literal["pos", "distance", "cooccurrence"]] = Field(default_factory=lambda: list(PAIR_CHANNELS))
+    pair_dim: int = Field(32, ge=1)
+    max_distance: int = Field(8, ge=1)  # dependency distances >= this share one bucket
+    grid_dim: int = Field(128, ge=1)
+    max_entity_len: int = Field(8, ge=1)  # entity cells are scored only within this band of the diagonal
+    relation_cells: Literal["block", "first"] = "block"  # gold relation label on the head x tail block, or first words
+    nested_entities: bool = False  # grid head: decode nested spans of different types (the benchmarks are flat)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    none_weight: float = Field(1.0, gt=0.0)  # loss weight of the no-relation class (class imbalance)
+    entity_pos_weight: float = Field(1.0, gt=0.0)  # grid head: loss weight of positive entity cells
     alignment: str = "none"
-    alignment_options: dict[str, Any] = field(default_factory=dict)
-    scene_options: dict[str, Any] = field(default_factory=dict)
-    max_objects: int = 10
-    graph_loss_weight: float = 0.6  # EEGA's lambda
-    entity_types: list[str] = field(default_factory=list)
-    relation_labels: list[str] = field(default_factory=list)
+    alignment_options: dict[str, Any] = Field(default_factory=dict)
+    scene_options: dict[str, Any] = Field(default_factory=dict)
+    max_objects: int = Field(10, ge=1)
+    graph_loss_weight: float = Field(0.6, ge=0.0)  # EEGA's lambda
+    entity_types: list[str] = Field(default_factory=list)
+    relation_labels: list[str] = Field(default_factory=list)
     none_label: str = "None"
 
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise :class:`InvalidInputError` naming the first field with an unsupported value."""
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelConfig":
         checks = [
-            (self.task in TASKS, f"task must be one of {TASKS}, got {self.task!r}"),
-            (self.head in HEADS, f"head must be one of {HEADS}, got {self.head!r}"),
-            (self.pooling in ("first", "mean"), f"pooling must be 'first' or 'mean', got {self.pooling!r}"),
-            (self.relation_cells in ("block", "first"), "relation_cells must be 'block' or 'first'"),
-            (not (self.head == "crf" and self.task != "ner"), "the crf head only tags entities (task 'ner')"),
-            (all(c in PAIR_CHANNELS for c in self.pair_channels), f"pair_channels must be among {PAIR_CHANNELS}"),
-            (self.max_length >= 8, "max_length must be at least 8"),
-            (self.gnn_layers >= 0 and self.gnn_heads >= 1, "gnn_layers >= 0 and gnn_heads >= 1 needed"),
+            (self.head != "marker" or self.task == "mnre", "head 'marker' labels given pairs: task must be 'mnre'"),
+            (self.head != "marker" or (self.gnn_layers == 0 and self.alignment == "none"),
+             "head 'marker' reads the marked sequence only: set gnn_layers 0 and alignment 'none'"),
+            (not self.crf or self.head == "bio", "crf applies to the 'bio' head only"),
+            (self.head != "bio" or self.task != "mnre", "head 'bio' tags entities: use it for task 'ner' or 'jmere'"),
             (self.none_label not in self.relation_labels, "relation_labels must not contain the none label"),
         ]
         for ok, message in checks:
             if not ok:
-                raise InvalidInputError(f"model config: {message}")
+                raise ValueError(message)
+        return self
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
-        return asdict(self)
+    def check(self) -> None:
+        """Re-run the cross-field checks after fields were assigned (labels filled in from data).
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
-        """The object :meth:`to_dict` wrote (missing optional keys take their defaults)."""
-        if not isinstance(d, dict):
-            raise InvalidInputError(f"model config must be a JSON object, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidInputError(f"model config: unknown keys {unknown}")
-        return cls(**d)
+        Raises:
+            InvalidInputError: naming the inconsistency.
+        """
+        try:
+            type(self).model_validate(self.model_dump())
+        except ValidationError as exc:
+            raise InvalidInputError(f"model config: {validation_message('model', exc)}") from None
+
+    @property
+    def uses_pairs(self) -> bool:
+        """Whether the word-pair features and grid run: the grid head, or the relation channel of a
+        joint ``bio`` model."""
+        return self.head == "grid" or (self.head == "bio" and self.task == "jmere")

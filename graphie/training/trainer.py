@@ -14,7 +14,17 @@ sentence), ``twitter`` (+ ``captions``), ``pgim``. ``scene`` chooses the image e
 a JSON object of scene graphs keyed by image file name). ``data["extra"]`` lists more training
 sets, each a data section of its own (``format``, ``train``, ``captions``, ``scene``,
 ``max_train``); with
-``"entities_only": true`` its posts teach entities but not relations (NER data in a joint model).
+``"entities_only": true`` its posts teach entities but not relations (NER data in a joint model),
+with ``"relations_only": true`` relations but not entities (JMERE, which annotates only the
+entities that take part in a relation, beside fully annotated NER data).
+``"image_context": true`` appends the scene graph's words (caption, OCR text, object labels and
+tags) to each post's ``context`` (image as text, ITA style).
+
+The recipe: every encoder layer trained (unless ``freeze_encoder_layers``), AdamW without
+weight decay on biases and LayerNorm weights, linear warmup and decay over exactly the steps
+that run (a ``time_budget_minutes`` shortens the run *and* its schedule, measured from the
+first steps' speed; it never cuts a schedule midway), gradient clipping, early stopping and
+model selection on validation F1 only.
 """
 
 from __future__ import annotations
@@ -25,14 +35,16 @@ import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
 
+from pydantic import Field
+
 from ..errors import InvalidInputError
+from ..models.config import ModelConfig, StrictConfig
 from ..types import Post
 from .batching import length_batches, make_examples, parse_posts
 from .evaluate import evaluate
@@ -43,33 +55,53 @@ DATA_FORMATS = ("mnre", "jmere", "jmere_from_mnre", "twitter", "pgim")
 SCENE_SOURCES = ("none", "caption", "image", "precomputed")
 
 
-@dataclass
-class TrainingOptions:
+class TrainingOptions(StrictConfig):
     """The ``training`` section of a config: optimisation, seed, early stopping, run size."""
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 5e-5  # encoder
-    head_lr: float = 1e-3  # everything after the encoder
-    weight_decay: float = 0.01
-    warmup: float = 0.1  # fraction of all steps
-    grad_clip: float = 1.0
-    patience: int = 2  # epochs without a better validation F1 before stopping
-    seed: int = 13
-    max_train: int | None = None  # first N training posts (size a run to the machine)
-    max_dev: int | None = None
-    num_threads: int = 2
-    amp: bool = True  # bf16 autocast on CUDA
-    eval_batch_size: int = 64
-    time_budget_minutes: float | None = None  # stop (evaluate, keep the best) once training took this long
-    freeze_encoder_layers: int = 0  # keep the embeddings and the lowest k transformer layers fixed (cheaper steps)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainingOptions":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise InvalidInputError(f"training options: unknown keys {unknown}")
-        return cls(**d)
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(5e-5, gt=0)  # encoder
+    head_lr: float = Field(1e-3, gt=0)  # everything after the encoder
+    weight_decay: float = Field(0.01, ge=0)  # not applied to biases and LayerNorm weights
+    warmup: float = Field(0.1, ge=0, lt=1)  # fraction of all steps
+    grad_clip: float = Field(1.0, gt=0)
+    patience: int = Field(2, ge=1)  # epochs without a better validation F1 before stopping
+    seed: int = 13
+    max_train: int | None = Field(None, ge=1)  # first N training posts (size a run to the machine)
+    max_dev: int | None = Field(None, ge=1)
+    num_threads: int = Field(2, ge=1)
+    amp: bool = True  # bf16 autocast on CUDA
+    eval_batch_size: int = Field(64, ge=1)
+    time_budget_minutes: float | None = Field(None, gt=0)  # size the run (and its schedule) to this much training
+    freeze_encoder_layers: int = Field(0, ge=0)  # keep the embeddings and the lowest k layers fixed (cheaper steps)
+    freeze_word_embeddings: bool = False  # keep the word-piece embedding table fixed (a smaller shipped model)
+
+
+class DataConfig(StrictConfig):
+    """The ``data`` section: which files, in which format, with which image evidence."""
+
+    format: Literal["mnre", "jmere", "jmere_from_mnre", "twitter", "pgim"]
+    train: str | None = None
+    dev: str | None = None
+    captions: str | None = None
+    scene: Literal["none", "caption", "image", "precomputed"] = "none"
+    images: str | None = None
+    scene_graphs: str | None = None
+    other_as_misc: bool = True
+    entities_only: bool = False  # extra sets: teach entities, not relations
+    relations_only: bool = False  # teach relations, not entities (JMERE beside full NER data)
+    image_context: bool = False  # the scene graph's words as the post's context
+    max_train: int | None = Field(None, ge=1)
+    extra: list["DataConfig"] = Field(default_factory=list)
+
+
+class RunConfig(StrictConfig):
+    """A whole training config file: ``data``, ``model`` and ``training`` sections. Its JSON
+    schema (``RunConfig.model_json_schema()``) is published in the docs."""
+
+    data: DataConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingOptions = Field(default_factory=TrainingOptions)
 
 
 def seed_everything(seed: int) -> None:
@@ -177,15 +209,6 @@ def freeze_encoder_layers(encoder: Any, k: int) -> None:
             p.requires_grad_(False)
 
 
-def _schedule(warmup_steps: int, total: int):
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (total - step) / max(1, total - warmup_steps))
-
-    return factor
-
-
 def _setup_logging(output: Path) -> logging.Handler:
     handler = logging.FileHandler(output / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -196,20 +219,68 @@ def _setup_logging(output: Path) -> logging.Handler:
     return handler
 
 
+def parameter_groups(model: Any, lr: float, head_lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: encoder at ``lr``, the rest at ``head_lr``; biases and LayerNorm weights
+    (1-d tensors) without weight decay, as in BERT's recipe."""
+    enc_ids = {id(p) for p in model.encoder.parameters()}
+    groups: dict[tuple[bool, bool], list] = {}
+    for p in model.parameters():
+        if p.requires_grad:
+            groups.setdefault((id(p) in enc_ids, p.ndim > 1), []).append(p)
+    return [{"params": params, "lr": lr if enc else head_lr, "weight_decay": weight_decay if decay else 0.0}
+            for (enc, decay), params in groups.items()]
+
+
+def measure_step_seconds(model: Any, batches: Sequence[Any], amp: bool) -> float:
+    """Seconds per training step (forward + backward, no update) on a few batches, to size a
+    time-budgeted schedule before it starts; gradients are discarded."""
+    device = model.device
+    times = []
+    for batch in batches:
+        start = time.time()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(batch.to(device))
+        out.loss.backward()
+        times.append(time.time() - start)
+    model.zero_grad(set_to_none=True)
+    return float(np.median(times)) * 1.1  # the optimizer step and collation on top
+
+
+def _examples_for(posts: list[Post], spec: dict[str, Any], model_cfg: ModelConfig, base: Path | None,
+                  graphs: list[Any] | None = None) -> tuple[list[Any], list[Any], list[Any] | None]:
+    """(examples, text graphs, scene graphs) of one data section's posts."""
+    graphs = graphs if graphs is not None else parse_posts(posts)
+    scenes = _scenes(posts, spec, model_cfg.max_objects, base)
+    if spec.get("image_context"):
+        add_image_context(posts, scenes)
+    examples = make_examples(posts, graphs, scenes, merge_pairs=model_cfg.task == "mnre",
+                             relations_known=not spec.get("entities_only", False),
+                             entities_known=not spec.get("relations_only", False))
+    return examples, graphs, scenes
+
+
+def add_image_context(posts: Sequence[Post], scenes: Sequence[Any] | None) -> None:
+    """Append each post's image as text (its caption and scene graph, see
+    :func:`graphie.image_context.image_context`) to its ``context``."""
+    from ..image_context import image_context
+
+    for i, post in enumerate(posts):
+        words = image_context(scenes[i] if scenes is not None else None, caption=post.caption)
+        if words:
+            post.context = f"{post.context} {words}" if post.context else words
+
+
 def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None = None,
           progress: bool = True) -> dict[str, Any]:
     """Train, keep the checkpoint with the best validation F1 in ``output``; returns its scores."""
     from tqdm import tqdm
+    from transformers import get_linear_schedule_with_warmup
 
-    from ..models import CooccurrenceStats, GraphieModel, ModelConfig
+    from ..models import CooccurrenceStats, GraphieModel
 
-    if not isinstance(config, dict) or not {"data", "model"} <= set(config):
-        raise InvalidInputError("a training config needs 'data' and 'model' sections")
-    unknown = sorted(set(config) - {"data", "model", "training"})
-    if unknown:
-        raise InvalidInputError(f"training config: unknown sections {unknown}")
-    opts = TrainingOptions.from_dict(config.get("training", {}))
-    data = dict(config["data"])
+    run = RunConfig.from_dict(config)
+    opts, model_cfg = run.training, run.model
+    data = run.data.model_dump()
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     handler = _setup_logging(output)
@@ -217,60 +288,68 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         seed_everything(opts.seed)
         torch.set_num_threads(opts.num_threads)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        model_cfg = ModelConfig.from_dict(dict(config["model"]))
         train_posts = load_posts(data, "train", base)[: opts.max_train]
         dev_posts = load_posts(data, "dev", base)[: opts.max_dev]
         # Extra training sets, e.g. Twitter NER mixed into a joint model ("entities_only": no relation loss).
-        extra = [(load_posts(spec, "train", base)[: spec.get("max_train")], spec) for spec in data.get("extra", [])]
+        extra = [(load_posts(spec, "train", base)[: spec.get("max_train")], spec) for spec in data["extra"]]
         types, labels = labels_from(train_posts + [p for posts, _ in extra for p in posts],
                                     model_cfg.task, model_cfg.none_label)
         model_cfg.entity_types = model_cfg.entity_types or types
         model_cfg.relation_labels = model_cfg.relation_labels or labels
-        model_cfg.validate()
-        log.info("task %s: %d train / %d dev posts, %d entity types, %d relation labels, device %s",
-                 model_cfg.task, len(train_posts), len(dev_posts), len(model_cfg.entity_types),
+        model_cfg.check()
+        log.info("task %s, head %s: %d train / %d dev posts, %d entity types, %d relation labels, device %s",
+                 model_cfg.task, model_cfg.head, len(train_posts), len(dev_posts), len(model_cfg.entity_types),
                  len(model_cfg.relation_labels), device)
         t0 = time.time()
-        train_graphs, dev_graphs = parse_posts(train_posts), parse_posts(dev_posts)
-        train_scenes = _scenes(train_posts, data, model_cfg.max_objects, base)
+        examples, all_graphs, _ = _examples_for(train_posts, data, model_cfg, base)
+        all_graphs = list(all_graphs)
+        dev_graphs = parse_posts(dev_posts)
         dev_scenes = _scenes(dev_posts, data, model_cfg.max_objects, base)
-        log.info("parsed in %.1fs", time.time() - t0)
-        examples = make_examples(train_posts, train_graphs, train_scenes, merge_pairs=model_cfg.task == "mnre")
-        all_graphs = list(train_graphs)
+        if data.get("image_context"):
+            add_image_context(dev_posts, dev_scenes)
         for posts, spec in extra:
-            graphs = parse_posts(posts)
-            scenes = scene_graphs_for(posts, spec.get("scene", "none"), model_cfg.max_objects, spec.get("images"))
-            examples += make_examples(posts, graphs, scenes, relations_known=not spec.get("entities_only", False))
+            more, graphs, _ = _examples_for(posts, spec, model_cfg, base)
+            examples += more
             all_graphs += graphs
             log.info("extra training set %s: %d posts%s", spec.get("train"), len(posts),
                      " (entities only)" if spec.get("entities_only") else "")
+        log.info("parsed in %.1fs", time.time() - t0)
         cooccurrence = (CooccurrenceStats.fit([g.tokens for g in all_graphs])
-                        if "cooccurrence" in model_cfg.pair_channels else None)
+                        if model_cfg.uses_pairs and "cooccurrence" in model_cfg.pair_channels else None)
         model = GraphieModel(model_cfg, cooccurrence).to(device)
         collate = model.collator()
         freeze_encoder_layers(model.encoder, opts.freeze_encoder_layers)
-        enc_params = [p for p in model.encoder.parameters() if p.requires_grad]
-        enc_ids = {id(p) for p in model.encoder.parameters()}
-        rest = [p for p in model.parameters() if id(p) not in enc_ids]
-        optimizer = torch.optim.AdamW(
-            [{"params": enc_params, "lr": opts.lr}, {"params": rest, "lr": opts.head_lr}],
-            weight_decay=opts.weight_decay)
+        if opts.freeze_word_embeddings:
+            model.encoder.model.get_input_embeddings().weight.requires_grad_(False)
+        optimizer = torch.optim.AdamW(parameter_groups(model, opts.lr, opts.head_lr, opts.weight_decay))
         steps_per_epoch = math.ceil(len(examples) / opts.batch_size)
         total = steps_per_epoch * opts.epochs
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(max(1, int(opts.warmup * total)), total))
         amp = opts.amp and device.type == "cuda"
-        best, best_epoch, history, stale = None, -1, [], 0
-        budget = opts.time_budget_minutes * 60 if opts.time_budget_minutes else math.inf
-        trained_seconds, out_of_time = 0.0, False
-        for epoch in range(opts.epochs):
+        if opts.time_budget_minutes:
+            probe = [collate(c) for c in list(length_batches(examples, opts.batch_size, True, opts.seed))[:3]]
+            seconds = measure_step_seconds(model, probe, amp)
+            fits = max(1, int(opts.time_budget_minutes * 60 / seconds))
+            if fits < total:
+                log.info("time budget %.1f min at %.2f s/step: %d of %d steps (%.2f epochs), schedule sized to them",
+                         opts.time_budget_minutes, seconds, fits, total, fits / steps_per_epoch)
+                total = fits
+        epochs = math.ceil(total / steps_per_epoch)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(opts.warmup * total), total)
+        best, best_epoch, history, stale, step = None, -1, [], 0, 0
+        for epoch in range(epochs):
             model.train()
             start, losses = time.time(), []
+            n_steps = min(steps_per_epoch, total - step)
             bar = tqdm(length_batches(examples, opts.batch_size, shuffle=True, seed=opts.seed + epoch),
-                       total=steps_per_epoch, desc=f"epoch {epoch + 1}/{opts.epochs}", disable=not progress)
+                       total=n_steps, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
             for chunk in bar:
+                if len(losses) == n_steps:
+                    break
                 batch = collate(chunk).to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     out = model(batch)
+                if out.loss is None:  # nothing to learn in this batch (e.g. all posts unlabelled)
+                    continue
                 if not torch.isfinite(out.loss):
                     raise FloatingPointError(f"loss became {out.loss.item()} at epoch {epoch + 1}")
                 optimizer.zero_grad(set_to_none=True)
@@ -278,27 +357,23 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                 torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
                 optimizer.step()
                 scheduler.step()
+                step += 1
                 losses.append(out.loss.item())
                 bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
                 if not progress and len(losses) % 50 == 0:  # a heartbeat in the log instead of the bar
-                    log.info("epoch %d step %d/%d loss %.4f (%.0fs)", epoch + 1, len(losses), steps_per_epoch,
+                    log.info("epoch %d step %d/%d loss %.4f (%.0fs)", epoch + 1, len(losses), n_steps,
                              np.mean(losses[-50:]), time.time() - start)
-                if trained_seconds + time.time() - start > budget:
-                    out_of_time = True
-                    log.info("time budget of %.1f min reached after %d steps of epoch %d",
-                             opts.time_budget_minutes, len(losses), epoch + 1)
-                    break
             train_time = time.time() - start
-            trained_seconds += train_time
             t1 = time.time()
             scores, _ = evaluate(model, dev_posts, model_cfg.task, dev_scenes, dev_graphs, opts.eval_batch_size)
-            record = {"epoch": epoch + 1, "steps": len(losses), "loss": float(np.mean(losses)),
-                      "train_seconds": round(train_time, 1),
+            record = {"epoch": epoch + 1, "steps": len(losses), "loss": float(np.mean(losses)) if losses else None,
+                      "lr_end": scheduler.get_last_lr()[0], "train_seconds": round(train_time, 1),
                       "eval_seconds": round(time.time() - t1, 1),
                       **{k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}}
             history.append(record)
             log.info("epoch %d: loss %.4f, dev P %.2f R %.2f F1 %.2f (%d predicted), %.0fs", epoch + 1,
-                     record["loss"], scores["precision"], scores["recall"], scores["f1"], scores["n_pred"], train_time)
+                     record["loss"] or 0.0, scores["precision"], scores["recall"], scores["f1"], scores["n_pred"],
+                     train_time)
             if scores["n_pred"] == 0:
                 log.warning("the model predicts nothing on the validation set (collapsed to 'no entity/relation'); "
                             "raise none_weight/entity_pos_weight, the learning rate or the number of epochs")
@@ -310,10 +385,8 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                 if stale >= opts.patience:
                     log.info("early stop: no better validation F1 for %d epochs", stale)
                     break
-            if out_of_time:
-                break
-        summary = {"best_epoch": best_epoch, "dev": best, "history": history,
-                   "config": {**config, "model": model_cfg.to_dict(), "training": asdict(opts)},
+        summary = {"best_epoch": best_epoch, "dev": best, "history": history, "steps": step,
+                   "config": {**config, "model": model_cfg.to_dict(), "training": opts.to_dict()},
                    "device": str(device), "train_posts": len(train_posts), "dev_posts": len(dev_posts)}
         (output / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         return summary
