@@ -246,7 +246,8 @@ def run_console(command: str, cwd: Path, options: dict[str, str]) -> str:
                 status = exc.code
         text, errors = out.getvalue(), err.getvalue()
     else:
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         done = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT if shown_err else subprocess.PIPE, text=True)
         status, text, errors = done.returncode, done.stdout, done.stderr or ""
