@@ -102,7 +102,12 @@ class Block:
 
     @property
     def where(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
+        return f"{rel(self.page)}:{self.line}"
+
+
+def rel(page: Path) -> str:
+    """``page`` relative to the repository root when it is inside it."""
+    return str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else str(page)
 
 
 def parse_options(text: str | None) -> dict[str, str]:
@@ -120,14 +125,14 @@ def blocks(page: Path) -> list[Block]:
     all_fences = fences(lines)
     for i, line in enumerate(lines):
         if MARKER.match(line) and not (i + 1 < len(lines) and lines[i + 1].startswith("```")):
-            raise ValueError(f"{page.relative_to(ROOT)}:{i + 1}: doc-output marker not directly above a fenced block")
+            raise ValueError(f"{rel(page)}:{i + 1}: doc-output marker not directly above a fenced block")
     found = []
     for n, (start, end, lang) in enumerate(all_fences):
         m = MARKER.match(lines[start - 1]) if start > 0 else None
         if not m:
             continue
         if lang not in ("console", "python"):
-            raise ValueError(f"{page.relative_to(ROOT)}:{start}: doc-output marker not followed by a console or python block")
+            raise ValueError(f"{rel(page)}:{start}: doc-output marker not followed by a console or python block")
         body = lines[start + 1:end]
         block = Block(page, start, lang, parse_options(m.group(1)), "\n".join(body) + "\n")
         if block.kind == "console":
@@ -169,13 +174,13 @@ def unmarked_outputs(page: Path) -> list[str]:
         body = lines[start + 1:end]
         has_output = any(a.startswith("$ ") and not b.startswith("$ ") for a, b in zip(body, body[1:]))
         if lang == "console" and has_output and not marked:
-            missing.append(f"{page.relative_to(ROOT)}:{start + 1}")
+            missing.append(f"{rel(page)}:{start + 1}")
         if lang == "text" and previous is not None:
             p_start, p_end, p_lang = previous
             between = lines[p_end + 1:start]
             if p_lang == "python" and not any(x.strip() for x in between):
                 if not (p_start > 0 and MARKER.match(lines[p_start - 1])):
-                    missing.append(f"{page.relative_to(ROOT)}:{start + 1}")
+                    missing.append(f"{rel(page)}:{start + 1}")
         previous = (start, end, lang)
     return missing
 
@@ -312,7 +317,7 @@ def run_page(page: Path, levels: set[str]) -> list[dict]:
                "--levels", ",".join(sorted(levels))]
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if done.returncode:
-            raise RuntimeError(f"running the blocks of {page.relative_to(ROOT)} failed:\n{done.stderr[-4000:]}")
+            raise RuntimeError(f"running the blocks of {rel(page)} failed:\n{done.stderr[-4000:]}")
         return json.loads(out.read_text(encoding="utf-8"))
     finally:
         out.unlink(missing_ok=True)
@@ -422,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             for note in refresh(page, levels):
                 print(note)
-            print(f"refreshed {page.relative_to(ROOT)}")
+            print(f"refreshed {rel(page)}")
     return status
 
 
