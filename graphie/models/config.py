@@ -72,7 +72,8 @@ class ModelConfig(StrictConfig):
     task: Literal["jmere", "mnre", "ner"] = "jmere"
     head: Literal["grid", "bio", "marker"] = "grid"
     crf: bool = False  # bio head: a linear-chain CRF over the BIO tags
-    encoder: str = "minilm"
+    encoder: str = "minilm"  # "minilm" (packaged), "mpnet-base" (graphie[base]) or a local folder
+    lora_rank: int = Field(0, ge=0)  # > 0: train low-rank adapters instead of the encoder's weights (peft)
     pooling: Literal["first", "mean"] = "first"  # sub-word states to word states
     max_length: int = Field(128, ge=8)  # sub-word budget of the post (plus context) per sequence
     max_context_length: int = Field(96, ge=0)  # sub-words of auxiliary context kept at most

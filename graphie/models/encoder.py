@@ -43,6 +43,22 @@ def resolve_encoder(name: str) -> str:
     return name
 
 
+def with_lora(model: nn.Module, rank: int) -> nn.Module:
+    """``model`` with low-rank adapters (LoRA, Hu et al., ICLR 2022) on every linear layer:
+    ``W x + (alpha / r) B A x``, only ``A`` and ``B`` trained; ``B`` starts at zero, so the
+    wrapped model starts as the pretrained one."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:
+        raise MissingDependencyError('lora_rank needs peft: pip install "graphie[base]"') from None
+    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, lora_dropout=0.1, target_modules="all-linear"))
+
+
+def plain_key(key: str) -> str:
+    """A parameter name with the LoRA wrapper's parts removed: the name it has in the plain encoder."""
+    return key.replace("base_model.model.", "").replace(".base_layer", "")
+
+
 def cache_dir() -> Path:
     """graphie's cache folder: ``$GRAPHIE_CACHE``, else ``~/.cache/graphie``."""
     return Path(os.environ.get("GRAPHIE_CACHE") or Path.home() / ".cache" / "graphie").expanduser()
@@ -100,9 +116,9 @@ def packaged_mpnet() -> Path:
 
 
 def is_packaged(name: str) -> bool:
-    """Whether ``name`` is an alias of the packaged all-MiniLM-L6-v2 (then saved models refer to
-    the package instead of copying the encoder's files)."""
-    return name.lower() in PACKAGED_NAMES
+    """Whether ``name`` is an alias of a packaged encoder, MiniLM or MPNet (then saved models
+    refer to the package instead of copying the encoder's files)."""
+    return name.lower() in PACKAGED_NAMES + BASE_NAMES
 
 
 @dataclass
@@ -126,7 +142,7 @@ class TransformerEncoder(nn.Module):
     """Word states ``H = pool(BERT([CLS] post [SEP] context [SEP]))`` restricted to the post's words."""
 
     def __init__(self, name: str = "minilm", pooling: str = "first", max_length: int = 128,
-                 max_context_length: int = 96, path: str | None = None, weights: bool = True):
+                 max_context_length: int = 96, path: str | None = None, weights: bool = True, lora_rank: int = 0):
         super().__init__()
         from transformers import AutoConfig, AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -151,6 +167,9 @@ class TransformerEncoder(nn.Module):
         if not getattr(self.tokenizer, "is_fast", False):
             raise ModelLoadError(f"encoder {name!r} needs a fast tokenizer")
         self.dim: int = self.model.config.hidden_size
+        self.lora_rank = lora_rank
+        if lora_rank:
+            self.model = with_lora(self.model, lora_rank)
         # A fast tokenizer raises "Already borrowed" when two threads call it at once.
         self._tokenizer_lock = threading.Lock()
         self._warned = False

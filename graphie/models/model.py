@@ -25,7 +25,7 @@ from ..types import Entity, Extraction, Post, Relation, Span
 from .attribute import AttributeTransformer
 from .config import ModelConfig
 from .bio import BIOTagger
-from .encoder import TransformerEncoder, is_packaged
+from .encoder import TransformerEncoder, is_packaged, plain_key
 from .grid import GridHead, decode_entities, decode_relations, entity_loss, relation_loss
 from .marker import MarkerHead
 from .pair_features import CooccurrenceStats, MultiChannelPairFeatures
@@ -67,7 +67,7 @@ class GraphieModel(nn.Module):
         config.check()
         self.config = config
         self.encoder = encoder or TransformerEncoder(config.encoder, config.pooling, config.max_length,
-                                                     config.max_context_length)
+                                                     config.max_context_length, lora_rank=config.lora_rank)
         d = self.encoder.dim
         self.cooccurrence = cooccurrence
         self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
@@ -296,8 +296,8 @@ class GraphieModel(nn.Module):
             if packaged:
                 base = TransformerEncoder(self.config.encoder).state_dict()
                 state = {k: v for k, v in state.items()
-                         if not (k.startswith("encoder.") and k[len("encoder."):] in base
-                                 and torch.equal(base[k[len("encoder."):]], v))}
+                         if not (k.startswith("encoder.") and plain_key(k[len("encoder."):]) in base
+                                 and torch.equal(base[plain_key(k[len("encoder."):])], v))}
                 meta["encoder_weights"] = "packaged-unless-stored"
             state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
         save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
@@ -325,7 +325,7 @@ class GraphieModel(nn.Module):
         if meta.get("format_version") != FORMAT_VERSION:
             raise ModelLoadError(f"{folder / CONFIG_FILE}: format_version {meta.get('format_version')!r} is not {FORMAT_VERSION}")
         cooccurrence = None
-        if "cooccurrence" in config.pair_channels:
+        if config.uses_pairs and "cooccurrence" in config.pair_channels:
             if not (folder / COOC_FILE).is_file():
                 raise ModelLoadError(f"{folder}: {COOC_FILE} is missing (the config uses the cooccurrence channel)")
             try:
@@ -340,7 +340,7 @@ class GraphieModel(nn.Module):
         # A compact model stores only the encoder weights that differ from the packaged encoder.
         base_weights = meta.get("encoder_weights") == "packaged-unless-stored"
         encoder = TransformerEncoder(config.encoder, config.pooling, config.max_length, config.max_context_length,
-                                     path=path, weights=base_weights)
+                                     path=path, weights=base_weights, lora_rank=config.lora_rank)
         model = cls(config, cooccurrence, encoder)
         try:
             state = load_file(str(folder / WEIGHTS_FILE))
