@@ -108,14 +108,21 @@ def entity_scores(gold: Iterable[Iterable[Entity | tuple]], pred: Iterable[Itera
     return prf(tp, n_pred, n_gold)
 
 
+def _undirected(key: tuple) -> tuple:
+    head, tail, label = key
+    return (min(head, tail), max(head, tail), label)
+
+
 def jmere_scores(gold: Sequence[Post], pred: Sequence[Extraction | Post]) -> dict[str, Any]:
     """JMERE scores: a quintuple counts only when head span, head type, tail span, tail type
-    and label all match; plus ``entity_precision``/``entity_recall``/``entity_f1`` (exact span+type).
-    ``pred[i]`` is the prediction for ``gold[i]``."""
+    and label all match, direction included (the headline); ``eega_precision``/``eega_recall``/
+    ``eega_f1`` the same with the direction free, as EEGA's released scorer counts (it reads
+    one upper-triangle cell for both orders of a pair); plus ``entity_precision``/
+    ``entity_recall``/``entity_f1`` (exact span+type). ``pred[i]`` is the prediction for ``gold[i]``."""
     gold, pred = list(gold), list(pred)
     if len(gold) != len(pred):
         raise InvalidInputError(f"{len(gold)} gold posts but {len(pred)} predictions")
-    tp = n_pred = n_gold = 0
+    tp = n_pred = n_gold = free_tp = free_pred = free_gold = 0
     for i, (g, p) in enumerate(zip(gold, pred)):
         if g.id is not None and p.id is not None and str(g.id) != str(p.id):
             raise InvalidInputError(f"prediction {i} is for post {p.id!r} but gold post {i} is {g.id!r}")
@@ -124,7 +131,16 @@ def jmere_scores(gold: Sequence[Post], pred: Sequence[Extraction | Post]) -> dic
         tp += len(gk & pk)
         n_pred += len(pk)
         n_gold += len(gk)
+        # EEGA's released scorer reads one upper-triangle cell for both orders of a pair: the
+        # direction is free there. Counted beside the strict score, never instead of it.
+        g_free = {_undirected(k) for k in gk}
+        p_free = {_undirected(k) for k in pk}
+        free_tp += len(g_free & p_free)
+        free_pred += len(p_free)
+        free_gold += len(g_free)
     scores = prf(tp, n_pred, n_gold)
+    free = prf(free_tp, free_pred, free_gold)
+    scores.update(eega_precision=free["precision"], eega_recall=free["recall"], eega_f1=free["f1"])
     ent = entity_scores([g.entities for g in gold], [p.entities for p in pred])
     scores.update(
         entity_precision=ent["precision"], entity_recall=ent["recall"], entity_f1=ent["f1"],

@@ -114,6 +114,8 @@ def test_jmere_scores_quintuple_needs_all_five():
     assert s["f1"] == pytest.approx(2 * (100 / 3) * 50 / (100 / 3 + 50))
     assert s["entity_precision"] == pytest.approx(200 / 3)
     assert s["entity_recall"] == pytest.approx(200 / 3)
+    # EEGA's protocol: direction free, so JFK->Obama and Obama->JFK are one prediction, and correct
+    assert s["eega_precision"] == pytest.approx(50.0) and s["eega_recall"] == pytest.approx(50.0)
     with pytest.raises(InvalidInputError):
         jmere_scores(gold, [Post(tokens=["x"], id="b")])
     with pytest.raises(InvalidInputError):
