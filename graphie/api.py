@@ -393,7 +393,10 @@ def _as_post(item: Any, index: int) -> Post | ErrorRecord:
         return checked
     if isinstance(item, str):
         item = {"text": item}
-    return post_from_record(item, f"input {index}", require_id=False, default_id=index, python_images=True)
+    outcome = post_from_record(item, f"input {index}", require_id=False, default_id=index, python_images=True)
+    if isinstance(outcome, ErrorRecord) and outcome.id is None:
+        outcome.id = index  # as for posts without an id: the position names the input
+    return outcome
 
 
 _default: Extractor | None = None

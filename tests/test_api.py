@@ -15,7 +15,7 @@ from PIL import Image
 
 import graphie
 from graphie.api import PARSE_WINDOW
-from graphie.batch import ErrorRecord, finished_ids, run_jsonl
+from graphie.batch import ErrorRecord, finished, run_file
 from graphie.cli import main
 from graphie.models import GraphieModel
 from graphie.models.config import ModelConfig
@@ -86,7 +86,7 @@ def test_extract_many_yields_one_outcome_per_input_in_order(model_dir):
         graphie.Post(text="Harvard welcomes JFK", id="last"),
     ]
     out = list(ex.extract_many(inputs, batch_size=3, progress=False))
-    assert [o.id for o in out] == ["0", "d", "empty", "3", "img", "gone", "broken", "last"]
+    assert [o.id for o in out] == [0, "d", "empty", 3, "img", "gone", "broken", "last"]
     kinds = [type(o).__name__ if not isinstance(o, ErrorRecord) else o.type for o in out]
     assert kinds == ["Extraction", "Extraction", "InvalidInputError", "InvalidInputError", "Extraction",
                      "ImageError", "ImageError", "Extraction"]
@@ -112,7 +112,7 @@ def test_extract_many_streams(extractor):
 
     stream = extractor.extract_many(endless(), batch_size=4, progress=False)
     first = next(stream)
-    assert first.id == "0"
+    assert first.id == 0
     assert next(consumed) <= 2 * max(4, PARSE_WINDOW)  # at most two windows read ahead, whatever the input size
     stream.close()
 
@@ -125,7 +125,7 @@ def test_extract_between_steps_of_a_stream(extractor):
     alone = extractor.extract(texts[0])
     rest = list(stream)
     assert [e.key for e in alone.entities] == [e.key for e in first.entities]
-    assert [o.id for o in [first, *rest]] == [str(i) for i in range(12)]
+    assert [o.id for o in [first, *rest]] == list(range(12))
 
 
 def test_jsonl_batch_resumes_and_never_drops_a_line(extractor, tmp_path):
@@ -134,18 +134,20 @@ def test_jsonl_batch_resumes_and_never_drops_a_line(extractor, tmp_path):
     lines.insert(2, "{not json")
     src.write_bytes(("\n".join(lines) + "\n").encode() + b'{"id": "u", "text": "caf\xe9"}\n')
     out = tmp_path / "out.jsonl"
-    counts = run_jsonl(extractor, src, out, progress=False)
+    counts = run_file(extractor, src, out, progress=False)
     assert counts == {"done": 5, "errors": 2, "skipped": 0}
     first = out.read_text().splitlines()
-    assert [json.loads(x)["id"] for x in first] == ["p0", "p1", "line-3", "p2", "p3", "p4", "line-7"]
+    assert [(json.loads(x)["id"], json.loads(x)["line"]) for x in first] == [
+        ("p0", 1), ("p1", 2), (None, 3), ("p2", 4), ("p3", 5), ("p4", 6), (None, 7)]
 
     # A run killed mid-way: three whole lines and a torn one. Rerunning completes the file.
     out.write_text("\n".join(first[:3]) + "\n" + first[3][:20])
-    assert finished_ids(out) == {"p0", "p1", "line-3"}
-    counts = run_jsonl(extractor, src, out, progress=False)
+    done = finished(out)
+    assert (done.ids, done.lines) == ({"p0", "p1"}, {3})
+    counts = run_file(extractor, src, out, progress=False)
     assert counts == {"done": 3, "errors": 1, "skipped": 3}
     again = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [x["id"] for x in again] == ["p0", "p1", "line-3", "p2", "p3", "p4", "line-7"]
+    assert [x["line"] for x in again] == [1, 2, 3, 4, 5, 6, 7]
     assert "not valid UTF-8" in again[-1]["error"]["message"]
 
 
@@ -168,6 +170,10 @@ def test_cli_draw_writes_a_picture(model_dir, tmp_path):
                  "--image", str(photo), "--output", str(png)]) == 0
     picture = Image.open(png)
     assert picture.format == "PNG" and picture.height > 120
+    jpg = tmp_path / "out.jpg"
+    assert main(["draw", "--model", str(model_dir), "--text", "Obama in Paris", "--output", str(jpg)]) == 0
+    assert Image.open(jpg).format == "JPEG"
+    assert main(["draw", "--model", str(model_dir), "--text", "Obama in Paris", "--output", str(tmp_path / "x.foo")]) == 2
 
 
 def test_unknown_model_name_is_a_load_error():
@@ -175,12 +181,11 @@ def test_unknown_model_name_is_a_load_error():
         graphie.load("not-a-model")
 
 
-def test_very_long_text_is_truncated_with_a_warning_not_an_error(extractor):
+def test_very_long_text_is_read_in_windows_not_truncated(extractor):
     text = " ".join(["Obama", "visits", "Paris", "today"] * 1250)  # 5,000 words
-    with pytest.warns(UserWarning, match="truncated"):
-        result = extractor.extract(text)
-    assert len(result.tokens) == 5000
-    assert all(e.span.end <= 5000 for e in result.entities)
+    result = extractor.extract(text)
+    assert len(result.tokens) == 5000 and result.windows > 1 and not result.truncated
+    assert all(text[e.span.start_char:e.span.end_char] == e.text for e in result.entities)
 
 
 def test_control_characters_do_not_break_offsets(extractor):
