@@ -37,6 +37,8 @@ def plan_windows(pieces: Sequence[int], budget: int, overlap: int = DEFAULT_OVER
         if end >= n:
             break
         start = max(start + 1, end - min(overlap, (end - start) // 2))  # short windows: half overlap
+        while start < end and sum(pieces[start:end + 1]) > budget:  # the next window must reach further
+            start += 1
     return windows
 
 
