@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -21,6 +22,7 @@ DRAWN_PREDICATES_SKIP = {"right of", "below", "inside", "under", "behind"}
 DIRECTIONS = {"left of", "above"}
 MAX_OBJECTS_FOR_DIRECTIONS = 4
 PANEL_WIDTH = 320
+PANEL_CHARS = 46  # characters of the 12 px panel font that fit in PANEL_WIDTH
 
 
 def load_font(size: int):
@@ -29,10 +31,6 @@ def load_font(size: int):
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
         return ImageFont.load_default()
-
-
-def _tag_text(tags: dict[str, float] | None) -> str:
-    return " [" + ", ".join(f"{t} {p:.2f}" for t, p in tags.items()) + "]" if tags else ""
 
 
 def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | os.PathLike | None = None,
@@ -46,7 +44,8 @@ def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | o
     else:  # a caption graph: the panel alone
         base = Image.new("RGB", (0, 0))
     w, h = base.size
-    panel_height = 12 + 15 * (len(graph.objects) + min(len(graph.edges), max_panel_edges) + 5)
+    tag_lines = sum(1 + len(o.tags) // 3 for o in graph.objects if o.tags)
+    panel_height = 12 + 15 * (len(graph.objects) + tag_lines + min(len(graph.edges), max_panel_edges) + 5)
     canvas = Image.new("RGB", (w + PANEL_WIDTH, max(h, min(panel_height, 1200))), (255, 255, 255))
     canvas.paste(base, (0, 0))
     draw = ImageDraw.Draw(canvas)
@@ -101,9 +100,18 @@ def draw_scene_graph(image: ImageSource | None, graph: SceneGraph, path: str | o
 
     size = f" {graph.width}x{graph.height}" if graph.width else ""
     lines = [f"{graph.image_id or ''}{size}", f"{len(graph.objects)} nodes, {len(graph.edges)} edges", ""]
-    lines += [f"{i}: {o.label}" + (f" '{o.text}'" if o.text else "") + _tag_text(o.tags) for i, o in enumerate(graph.objects)]
+    for i, o in enumerate(graph.objects):
+        lines.append(f"{i}: {o.label}" + (f" '{o.text}'" if o.text else ""))
+        if o.tags:  # wrapped to the panel's width
+            lines += textwrap.wrap(", ".join(f"{t} {p:.2f}" for t, p in o.tags.items()), PANEL_CHARS,
+                                   initial_indent="    ", subsequent_indent="    ")
     lines.append("")
-    shown = [e for e in graph.edges if e.subject and e.object and e.predicate not in DRAWN_PREDICATES_SKIP]
+    shown, listed = [], set()
+    for e in graph.edges:  # a symmetric predicate (beside, near) is listed once per pair
+        drawn = e.subject and e.object and e.predicate not in DRAWN_PREDICATES_SKIP
+        if drawn and (e.object, e.predicate, e.subject) not in listed:
+            shown.append(e)
+            listed.add((e.subject, e.predicate, e.object))
     lines += [f"{e.subject} {graph.objects[e.subject].label} - {e.predicate} -> {e.object} {graph.objects[e.object].label}"
               for e in shown[:max_panel_edges]]
     if len(shown) > max_panel_edges:
