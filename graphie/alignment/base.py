@@ -108,6 +108,12 @@ class NoAlignment(Alignment):
         return self.passthrough(text, objects.shape[1])
 
 
+def normalize_sum(x: Tensor, dim: int) -> Tensor:
+    """``x / x.sum(dim)`` with all-zero slices left at 0 in every dtype (the floor is the dtype's
+    smallest normal number: a fixed 1e-12 is 0 in float16, and 0 / 0 is NaN)."""
+    return x / x.sum(dim, keepdim=True).clamp(min=torch.finfo(x.dtype).tiny)
+
+
 def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
     """Mean of ``values`` [B] over the posts where ``mask`` [B] is True (0 when none is)."""
     mask = mask.to(values.dtype)

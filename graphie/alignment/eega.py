@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ..errors import InvalidInputError
 from ..registry import alignments
 from .base import Alignment, AlignmentOutput, masked_mean
-from .ot import entropic_gromov_wasserstein, gw_cost, sinkhorn, uniform_marginal
+from .ot import entropic_gromov_wasserstein, full_precision, gw_cost, sinkhorn, uniform_marginal
 
 
 def cosine_cost(x: Tensor, y: Tensor) -> Tensor:
@@ -47,17 +47,19 @@ class EEGAAlignment(Alignment):
         self.norm = nn.LayerNorm(dim)
 
     def graph_loss(self, text, text_mask, text_adj, objects, object_mask, object_adj) -> tuple[Tensor, Tensor]:
-        """Per-post ``α·W_node + (1−α)·GW_edge`` [B] and the node transport plan [B, n, m]."""
-        node_cost = cosine_cost(text, objects)  # [B, n, m]
-        edge_text = cosine_cost(text, text) * text_adj  # intra-graph costs on arcs only
-        edge_obj = cosine_cost(objects, objects) * object_adj
-        with torch.no_grad():
-            plan = sinkhorn(node_cost.float(), text_mask, object_mask, self.epsilon, self.sinkhorn_iters)
-            gw_plan = entropic_gromov_wasserstein(edge_text.float(), edge_obj.float(), text_mask, object_mask,
-                                                  self.gw_epsilon, self.gw_iters, self.sinkhorn_iters)
-        node = (plan.to(node_cost) * node_cost).sum((1, 2))
-        p, q = uniform_marginal(text_mask).to(edge_text), uniform_marginal(object_mask).to(edge_text)
-        edge = gw_cost(edge_text, edge_obj, gw_plan.to(edge_text), p, q)
+        """Per-post ``α·W_node + (1−α)·GW_edge`` [B] and the node transport plan [B, n, m], in float32."""
+        with full_precision(text.device):
+            text, objects = text.float(), objects.float()
+            node_cost = cosine_cost(text, objects)  # [B, n, m]
+            edge_text = cosine_cost(text, text) * text_adj  # intra-graph costs on arcs only
+            edge_obj = cosine_cost(objects, objects) * object_adj
+            with torch.no_grad():
+                plan = sinkhorn(node_cost, text_mask, object_mask, self.epsilon, self.sinkhorn_iters)
+                gw_plan = entropic_gromov_wasserstein(edge_text, edge_obj, text_mask, object_mask,
+                                                      self.gw_epsilon, self.gw_iters, self.sinkhorn_iters)
+            node = (plan * node_cost).sum((1, 2))
+            p, q = uniform_marginal(text_mask).to(edge_text), uniform_marginal(object_mask).to(edge_text)
+            edge = gw_cost(edge_text, edge_obj, gw_plan, p, q)
         return self.alpha * node + (1.0 - self.alpha) * edge, plan
 
     def align(self, text, text_mask, text_adj, objects, object_mask, object_adj) -> AlignmentOutput:

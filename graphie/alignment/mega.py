@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import alignments
-from .base import Alignment, AlignmentOutput
+from .base import Alignment, AlignmentOutput, normalize_sum
+from .ot import full_precision
 
 
 def degree_signatures(adj: Tensor, mask: Tensor, num_bins: int, delta: float = 0.01, hops: int = 2) -> Tensor:
@@ -73,6 +74,12 @@ def nystrom_embeddings(signatures: Tensor, mask: Tensor, num_landmarks: int) -> 
 def structural_alignment(text_adj: Tensor, text_mask: Tensor, object_adj: Tensor, object_mask: Tensor,
                          delta: float = 0.01, num_landmarks: int = 32, neighbours: int = 3) -> Tensor:
     """REGAL token→object matrix ``R_ij = exp(−‖y_i − y_j‖)`` for the ``neighbours`` nearest objects of token i, else 0 [B, n, m]."""
+    with full_precision(text_adj.device):  # nearest-neighbour ties must not depend on autocast rounding
+        return _structural_alignment(text_adj, text_mask, object_adj, object_mask, delta, num_landmarks, neighbours)
+
+
+def _structural_alignment(text_adj: Tensor, text_mask: Tensor, object_adj: Tensor, object_mask: Tensor,
+                          delta: float, num_landmarks: int, neighbours: int) -> Tensor:
     n, m = text_mask.shape[1], object_mask.shape[1]
     num_bins = int(math.log2(max(n, m, 1))) + 1
     sig_text = degree_signatures(text_adj, text_mask, num_bins, delta)
@@ -116,8 +123,8 @@ class MEGAAlignment(Alignment):
         R = structural_alignment(text_adj, text_mask, object_adj, object_mask, self.delta, self.num_landmarks,
                                  self.neighbours).to(text.dtype)
         # S = R·H: each object's structural summary of the tokens matched to it (R normalised per object)
-        S = (R / R.sum(1, keepdim=True).clamp(min=1e-12)).transpose(1, 2) @ text  # [B, m, d]
+        S = normalize_sum(R, 1).transpose(1, 2) @ text  # [B, m, d]
         message = self.fuse(torch.cat([A, S, objects], -1))  # [B, m, d]
-        G = 0.5 * (alpha.transpose(1, 2) + R / R.sum(-1, keepdim=True).clamp(min=1e-12)) * pair  # [B, n, m]
+        G = 0.5 * (alpha.transpose(1, 2) + normalize_sum(R, -1)) * pair  # [B, n, m]
         states = self.norm(text + self.dropout(G @ message))
         return AlignmentOutput(states, G, text.new_zeros(()))

@@ -21,6 +21,16 @@ from ..models.attribute import AttributeTransformer
 GEOMETRY_DIM = 8  # x0, y0, x1, y1, width, height, area, has_box
 
 
+def kept_objects(graph: SceneGraph, max_objects: int) -> list[int]:
+    """Indices into ``graph.objects`` of the nodes :meth:`SceneBatch.collate` keeps, in its order:
+    the whole-image node, then the ``max_objects`` best by score (:meth:`SceneGraph.top`'s order).
+    Column ``k`` of an alignment matrix is object ``kept_objects(graph, max_objects)[k]``."""
+    if not graph.objects:
+        return []
+    rest = sorted(range(1, len(graph.objects)), key=lambda i: -float(graph.objects[i].score))
+    return [0, *rest[:max_objects]]
+
+
 @dataclass
 class SceneBatch:
     """Padded tensors for a batch of scene graphs (``m`` = the largest graph kept)."""
@@ -150,7 +160,7 @@ class SceneEncoder(nn.Module):
             if batch.features.shape[-1] != self.feature_dim:
                 raise InvalidInputError(
                     f"region features are {batch.features.shape[-1]}-d but the scene encoder expects {self.feature_dim}")
-            x = x + self.feature(batch.features.to(device)) * batch.has_feature.to(device).unsqueeze(-1).to(x.dtype)
+            x = x + self.feature(batch.features.to(device, x.dtype)) * batch.has_feature.to(device).unsqueeze(-1).to(x.dtype)
         x = self.norm(x)
         # flat PyG graph over the real objects: both directions of every predicate edge + self loops
         nodes = torch.arange(B * m, device=device).view(B, m)[mask]
