@@ -1,6 +1,9 @@
 """Sphinx configuration for graphie's documentation (built offline, warnings are errors in CI)."""
 
+import importlib
 import re
+import types
+import typing
 
 import graphie
 
@@ -22,6 +25,8 @@ myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# A method without a docstring shows none, not torch.nn.Module.forward's or MessagePassing.message's.
+autodoc_inherit_docstrings = False
 autodoc_default_options = {"members": True}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
@@ -31,7 +36,16 @@ html_theme = "furo"
 html_title = "graphie"
 html_static_path = ["_static"]
 exclude_patterns = ["_build"]
-nitpicky = False
+# Every cross-reference must resolve (CI builds with -W). The build is offline, so there is no
+# intersphinx; ``resolve_by_import`` below settles what a name-based lookup cannot: a name that a
+# module imports (``Post`` in graphie.batch, ``graphie.errors.ImageError`` re-exported from
+# parsers.errors) goes to where the object is documented, and a reference to an object of the
+# standard library or a third-party package (torch.Tensor, os.PathLike, pydantic's Field limits)
+# is shown as plain text. A graphie or parsers object that is not documented still warns.
+nitpicky = True
+# Third-party types written through an import alias in a docstring or a string annotation, which
+# no import can resolve here.
+nitpick_ignore = [("py:class", "nx.DiGraph"), ("py:class", "nx.MultiDiGraph")]
 
 # --- docstrings -------------------------------------------------------------------------------
 # graphie's docstrings show examples as plain indented blocks after a blank line (spaCy style),
@@ -96,7 +110,65 @@ def raw_module_docstrings(app, what, name, obj, options, lines):
         lines[:] = [line.rstrip() for line in obj.__doc__.expandtabs().splitlines()] + [""]
 
 
+def _lookup(dotted: str):
+    """The object named ``dotted`` (a module, or attributes reached from the longest importable
+    module prefix), or ``None``."""
+    parts = dotted.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except Exception:  # noqa: BLE001  (not a module: try a shorter prefix)
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+_OWN = ("graphie", "parsers")
+_METADATA = re.compile(r"^(ge|gt|le|lt|min_length|max_length|multiple_of)=")  # Annotated[int, Field(ge=1)]
+
+
+def resolve_by_import(app, env, node, contnode):
+    """``missing-reference``: resolve a Python reference through the object it names (see above)."""
+    if node.get("refdomain") != "py":
+        return None
+    target = node["reftarget"].lstrip("~.")
+    if _METADATA.match(target):
+        return contnode
+    module, cls = node.get("py:module"), node.get("py:class")
+    domain = env.get_domain("py")
+    for prefix in (f"{module}.{cls}" if module and cls else None, module, None):
+        name = f"{prefix}.{target}" if prefix else target
+        obj = _lookup(name)
+        if obj is None:
+            continue
+        home = getattr(obj, "__module__", None) if not isinstance(obj, types.ModuleType) else obj.__name__
+        if isinstance(obj, typing.TypeVar) or (home and home.split(".")[0] not in _OWN):
+            return contnode  # a TypeVar, or the standard library / a third-party package
+        if isinstance(obj, types.ModuleType):
+            real = obj.__name__
+        elif hasattr(obj, "__qualname__") and home:
+            real = f"{home}.{obj.__qualname__}"
+        else:  # data: the documented object with this short name that is the very same object
+            short = target.rsplit(".", 1)[-1]
+            real = next((n for n, *_ in domain.get_objects() if n.rsplit(".", 1)[-1] == short and _lookup(n) is obj), None)
+        if real and real != name:
+            found = domain.resolve_any_xref(env, node["refdoc"], app.builder, real, node, contnode)
+            exact = [r for role, r in found if role != "py:module" or isinstance(obj, types.ModuleType)]
+            if exact:
+                return exact[0]
+        return None
+    if target.split(".")[0] not in _OWN and _lookup(target.split(".")[0]) is not None:
+        return contnode  # e.g. ``collections.abc.Sequence``: a standard-library or third-party module
+    return None
+
+
 def setup(app):
+    app.connect("missing-reference", resolve_by_import)
     app.connect("autodoc-process-docstring", raw_module_docstrings, priority=400)
     # after napoleon (priority 500), which turns Google sections into field lists first
     app.connect("autodoc-process-docstring", literal_examples, priority=600)
