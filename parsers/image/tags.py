@@ -59,7 +59,6 @@ class EfficientNetLite3Tagger:
     """
 
     name = "efficientnet_lite3"
-    requires = ("ai_edge_litert",)
 
     def __init__(self, top_k: int = 3, threshold: float = 0.05, threads: int | None = None):
         if top_k < 1:
