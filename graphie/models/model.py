@@ -25,7 +25,7 @@ from ..types import Entity, Extraction, Post, Relation, Span
 from .attribute import AttributeTransformer
 from .config import ModelConfig
 from .bio import BIOTagger
-from .encoder import TransformerEncoder, is_packaged, plain_key
+from .encoder import TransformerEncoder, create_encoder, is_packaged, plain_key
 from .grid import GridHead, decode_entities, decode_relations, entity_loss, relation_loss
 from .marker import MarkerHead
 from .pair_features import CooccurrenceStats, MultiChannelPairFeatures
@@ -66,8 +66,9 @@ class GraphieModel(nn.Module):
 
         config.check()
         self.config = config
-        self.encoder = encoder or TransformerEncoder(config.encoder, config.pooling, config.max_length,
-                                                     config.max_context_length, lora_rank=config.lora_rank)
+        self.encoder = encoder or create_encoder(config.encoder, pooling=config.pooling, max_length=config.max_length,
+                                                 max_context_length=config.max_context_length,
+                                                 lora_rank=config.lora_rank)
         d = self.encoder.dim
         self.cooccurrence = cooccurrence
         self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
@@ -294,7 +295,7 @@ class GraphieModel(nn.Module):
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
         if compact:
             if packaged:
-                base = TransformerEncoder(self.config.encoder).state_dict()
+                base = create_encoder(self.config.encoder).state_dict()
                 state = {k: v for k, v in state.items()
                          if not (k.startswith("encoder.") and plain_key(k[len("encoder."):]) in base
                                  and torch.equal(base[plain_key(k[len("encoder."):])], v))}
@@ -339,8 +340,9 @@ class GraphieModel(nn.Module):
                 raise ModelLoadError(f"{folder}: {ENCODER_DIR}/ (tokenizer and encoder config) is missing")
         # A compact model stores only the encoder weights that differ from the packaged encoder.
         base_weights = meta.get("encoder_weights") == "packaged-unless-stored"
-        encoder = TransformerEncoder(config.encoder, config.pooling, config.max_length, config.max_context_length,
-                                     path=path, weights=base_weights, lora_rank=config.lora_rank)
+        encoder = create_encoder(config.encoder, pooling=config.pooling, max_length=config.max_length,
+                                 max_context_length=config.max_context_length, path=path, weights=base_weights,
+                                 lora_rank=config.lora_rank)
         model = cls(config, cooccurrence, encoder)
         try:
             state = load_file(str(folder / WEIGHTS_FILE))
