@@ -13,6 +13,7 @@ from graphie.errors import InvalidInputError
 from graphie.registry import detectors
 from parsers.image import (Detector, SceneGraphCache, content_hash, draw_scene_graph, get_detector, parse_image,
                            spatial_predicates)
+from parsers.image.detectors.default import drop_group_boxes
 from parsers.image.features import FEATURE_DIM, RegionFeatureExtractor
 from parsers.image.parse import GRAPH_VERSION
 from parsers.scene import IMAGE_LABEL, SceneGraph, SceneObject
@@ -77,6 +78,14 @@ def test_coco_duplicates_across_classes_are_dropped(default):
     # the coffee cup is also read as a bowl (IoU ~0.9) by the network; one box is kept
     objects = default.detect(Image.fromarray(skimage_data.coffee()))
     assert {o.label for o in objects} & {"cup", "bowl"} == {"cup"}
+
+
+def test_group_boxes_are_dropped():
+    group = SceneObject("person", 0.9, (0, 0, 300, 200))
+    people = [SceneObject("person", 0.6, (10 + 100 * i, 10, 90 + 100 * i, 190)) for i in range(3)]
+    car = SceneObject("car", 0.8, (0, 0, 300, 200))  # other labels are never groups
+    assert drop_group_boxes([group, *people, car]) == [*people, car]
+    assert drop_group_boxes([group, people[0]]) == [group, people[0]]  # one person inside: kept
 
 
 def test_default_reads_text(default, text_image):

@@ -213,7 +213,7 @@ class DefaultDetector:
             raise InvalidInputError(f"faces must be 'persons', 'full' or False, got {faces!r}")
         if ocr not in ("fast", "full", False, None):
             raise InvalidInputError(f"ocr must be 'fast', 'full' or False, got {ocr!r}")
-        self.object_threshold, self.person_threshold, self.persons = object_threshold, person_threshold, bool(persons)
+        self.person_threshold, self.persons = person_threshold, bool(persons)
         self.faces, self.ocr, self.text_threshold = faces or False, ocr or False, text_threshold
         self.objects = CocoSSD(object_threshold)
         self.person = PersonDetector(person_threshold, threads) if self.persons else None
@@ -232,7 +232,7 @@ class DefaultDetector:
                            if any(o.label == "person" for o in found) else []))
         if self.faces == "persons":
             stages.append(("face", lambda image, found: self.face.within(
-                image, [o.box for o in nms(found) if o.label == "person"])))
+                image, [o.box for o in self.finish(found) if o.label == "person"])))
         elif self.faces == "full":
             stages.append(("face", lambda image, found: self.face(image)))
         if self.reader is not None:
