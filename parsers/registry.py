@@ -67,5 +67,7 @@ class Registry(Generic[T]):
         return name in self._factories
 
 
+#: Image → objects backends (:mod:`parsers.image.detectors`).
 detectors: Registry = Registry("detector")
+#: Image → ImageNet tags backends (:mod:`parsers.image.tags`).
 taggers: Registry = Registry("tagger")

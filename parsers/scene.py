@@ -27,8 +27,8 @@ CAPTION_PREDICATES: tuple[str, ...] = (
 )
 PREDICATES: tuple[str, ...] = ("<pad>", *SPATIAL_PREDICATES, *CAPTION_PREDICATES, "other")
 _PREDICATE_INDEX = {p: i for i, p in enumerate(PREDICATES)}
-# The image parser's person-centred predicates read as participles ("person holding cup"); they
-# share the ids of the caption parser's lemmas, so the table (and trained models) stay the same.
+#: The image parser's person-centred predicates read as participles ("person holding cup"); they
+#: share the ids of the caption parser's lemmas, so the table (and trained models) stay the same.
 PREDICATE_ALIASES: dict[str, str] = {"holding": "hold", "carrying": "carry", "riding": "ride", "wearing": "wear"}
 
 

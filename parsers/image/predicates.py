@@ -1,33 +1,30 @@
 r"""Spatial predicates between detected objects, from their labels and boxes.
 
 Boxes are pixels ``(x0, y0, x1, y1)``, y grows downwards. For a pair of objects the first
-rule that holds gives its relation; a pair gets at most one relation. ``A`` is the subject:
+rule that holds gives its relation; a pair gets at most one relation. ``A`` is the subject,
+the weight (in brackets) enters the salience below:
 
-================  ====================================================================  =========
-predicate         rule                                                                  weight
-================  ====================================================================  =========
-``wearing``       A is a person, B a worn item (:data:`WORN`: tie, backpack), at least  1.0
-                  70% of B inside A
-``holding`` /     A is a person, B a hand-held object (:data:`HELD`) or a bag           1.0
-``carrying``      (:data:`CARRIED`), B at most half of A's area, at least half of B
-                  inside A's box widened by 10% a side (hands reach past the box)
-``riding``        A is a person, B a ridden animal or vehicle (:data:`RIDDEN`); A's     1.0
-                  centre above B's, A's top above B's top, A's bottom below B's top,
-                  horizontal overlap at least half the narrower box
-``on`` / ``under``  B is a support (:data:`SUPPORTS`: furniture, vehicles, boards), A     0.9
-                  smaller than B and not a face or text line; horizontal overlap at
-                  least half of A's width, A's centre above B's, A's bottom between
-                  B's top (less 10% of B's height) and B's bottom. Also ``B under A``.
-``contains`` /    at least 90% of the smaller box inside the larger (a face in a        0.9
-``inside``        person, a text line on a truck). Both directions.
-``in front of``   the boxes overlap (intersection at least 20% of the smaller) and      0.6
-/ ``behind``      their bottom edges differ by at least 10% of the taller box: the
-                  box reaching lower stands nearer the camera (ground-plane rule).
-                  Both directions. Faces and text lines are not ordered.
-``beside``        no such overlap, vertical overlap at least half the shorter box,      0.5
-                  heights within a factor 2, horizontal gap at most half the mean
-                  width. Both directions. Faces and text lines excluded.
-================  ====================================================================  =========
+1. ``A wearing B`` (1.0): A is a person, B a worn item (:data:`WORN`: tie, backpack), at
+   least 70% of B inside A.
+2. ``A holding B`` / ``A carrying B`` (1.0): A is a person, B a hand-held object
+   (:data:`HELD`) or a bag (:data:`CARRIED`), B at most half of A's area, at least half of B
+   inside A's box widened by 10% a side (hands reach past the box).
+3. ``A riding B`` (1.0): A is a person, B a ridden animal or vehicle (:data:`RIDDEN`); A's
+   centre above B's, A's top above B's top, A's bottom below B's top, horizontal overlap at
+   least half the narrower box.
+4. ``A on B`` and ``B under A`` (0.9): B is a support (:data:`SUPPORTS`: furniture,
+   vehicles, boards), A smaller than B and not a face or text line; horizontal overlap at
+   least half of A's width, A's centre above B's, A's bottom between B's top (less 10% of
+   B's height) and B's bottom.
+5. ``A contains B`` and ``B inside A`` (0.9): at least 90% of the smaller box B inside the
+   larger A (a face in a person, a text line on a truck).
+6. ``A in front of B`` and ``B behind A`` (0.6): the boxes overlap (intersection at least 20%
+   of the smaller) and their bottom edges differ by at least 10% of the taller box; A's
+   reaches lower, so A stands nearer the camera (ground-plane rule). Faces and text lines
+   are not ordered.
+7. ``A beside B`` both ways (0.5): no such overlap, vertical overlap at least half the
+   shorter box, heights within a factor 2, horizontal gap at most half the mean width. Faces
+   and text lines excluded.
 
 Salience of a relation = weight × strength (the rule's fraction: B's share inside A, the
 horizontal overlap, the overlap share, or 1 − gap / allowed gap for ``beside``) × the
@@ -44,22 +41,30 @@ from typing import NamedTuple, Sequence
 
 from ..scene import Box, SceneEdge, SceneObject
 
+#: Default ``k`` of :func:`spatial_predicates`: related objects kept per object.
 MAX_RELATIONS_PER_OBJECT = 3
+#: Worn by a person (rule 1).
 WORN = frozenset({"tie", "backpack"})
+#: Carried by a person (rule 2).
 CARRIED = frozenset({"handbag", "suitcase"})
+#: Held by a person (rule 2).
 HELD = frozenset({
     "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
     "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "cell phone", "remote", "book", "umbrella",
     "frisbee", "sports ball", "kite", "baseball bat", "baseball glove", "tennis racket", "teddy bear",
     "hair drier", "toothbrush", "scissors", "mouse", "laptop",
 })
+#: Ridden by a person (rule 3).
 RIDDEN = frozenset({"bicycle", "motorcycle", "horse", "elephant", "cow", "skateboard", "surfboard", "snowboard"})
+#: What other objects rest on (rule 4).
 SUPPORTS = frozenset({
     "bed", "couch", "chair", "bench", "dining table", "toilet", "sink", "tv", "laptop", "refrigerator", "oven",
     "car", "truck", "bus", "train", "boat", "airplane", "bicycle", "motorcycle", "horse", "elephant", "cow",
     "suitcase", "skateboard", "surfboard", "snowboard", "skis",
 })
-UNORDERED = frozenset({"face", "text"})  # overlays and parts: no depth order, not beside anything
+#: Overlays and parts: never on a support, not ordered in depth, not beside anything (rules 4, 6, 7).
+UNORDERED = frozenset({"face", "text"})
+#: Rule weights in the salience.
 WEIGHTS = {"wearing": 1.0, "holding": 1.0, "carrying": 1.0, "riding": 1.0, "on": 0.9, "contains": 0.9,
            "inside": 0.9, "in front of": 0.6, "behind": 0.6, "beside": 0.5}
 

@@ -25,8 +25,10 @@ from .weights import openpibo_model
 
 #: Objects never tagged: faces and text lines are what they are; ImageNet has no class for either.
 UNTAGGED_LABELS = frozenset({"face", "text"})
-MIN_CROP_SIDE = 32  # pixels; smaller boxes give noise
-CROP_MARGIN = 0.1  # each side of a crop widened by this fraction of the box
+#: Pixels: boxes with a shorter side are not tagged (their crops give noise).
+MIN_CROP_SIDE = 32
+#: Each side of a crop is widened by this fraction of the box.
+CROP_MARGIN = 0.1
 
 
 @runtime_checkable
