@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int)
         p.add_argument("--tag", default="", help="suffix of the run folder names")
         p.add_argument("--num-threads", type=int, help="torch threads (default: the config's)")
+        p.add_argument("--model-json", default="{}", help='model settings over the config\'s, e.g. \'{"graph_loss_weight": 0}\'')
         if name == "twitter":
             p.add_argument("--dataset", choices=["2015", "2017"], required=True)
     sub.add_parser("table")
@@ -295,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             config = ROOT / "configs" / f"twitter{args.dataset}_caption_{mode}.json"
             name = f"twitter{args.dataset}_caption_{mode}{args.tag}"
-        run(config, name, {"training": training})
+        run(config, name, {"training": training, "model": json.loads(args.model_json)})
     return 0
 
 

@@ -209,7 +209,7 @@ PRECISIONS = [("fp32", torch.float32, None, 1e-5), ("bf16-autocast", torch.float
 
 
 def _relative_error(x, ref):
-    return float((x.float() - ref.float()).norm() / ref.float().norm())
+    return float((x.detach().float() - ref.detach().float()).norm() / ref.detach().float().norm())
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -271,3 +271,119 @@ def test_full_model_half_precision(mode, device, synthetic_posts):
                 got, want = getattr(out, field), getattr(ref, field)
                 assert torch.isfinite(got).all(), (name, field)
                 assert _relative_error(got.cpu(), want) < tol, (name, field, _relative_error(got.cpu(), want))
+
+
+# ---------------------------------------------------------------- routed: a graph loss that cannot collapse
+def _mean_token_cosine(x):
+    x = nn.functional.normalize(x.detach().float(), dim=-1)
+    sim = x @ x.transpose(1, 2)
+    return float(sim[:, ~torch.eye(x.shape[1], dtype=torch.bool)].mean())
+
+
+def _minimise_graph_loss(mode, steps=120, **options):
+    """Minimise a module's graph loss alone over free token/object states (and its own weights)."""
+    torch.manual_seed(0)
+    module = alignments.create(mode, dim=D, **options)
+    text, tm, ta = _text_batch(B=6, n=7, seed=2)
+    objects, _, oa = _object_batch(B=6, m=4, seed=3)
+    om = torch.ones(6, 4, dtype=torch.bool)
+    text, objects = text.clone().requires_grad_(), objects.clone().requires_grad_()
+    before = _mean_token_cosine(text)
+    opt = torch.optim.Adam([text, objects, *module.parameters()], lr=0.02)
+    for _ in range(steps):
+        loss = module(text, tm, ta, objects, om, oa).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    heads = module.project(text, objects)[0] if mode == "routed" else None
+    return before, _mean_token_cosine(text), heads
+
+
+def test_eega_graph_loss_collapses_token_states_and_routed_does_not():
+    before, after, _ = _minimise_graph_loss("eega")
+    assert abs(before) < 0.1 and after > 0.75  # EEGA's loss alone turns every token one way (0.91 after 300 steps)
+    before, after, heads = _minimise_graph_loss("routed")
+    assert after == pytest.approx(before, abs=1e-6)  # the loss's heads read detached states
+    _, _, collapsed_heads = _minimise_graph_loss("routed", contrast_weight=0.0)
+    # without the image-swap contrast the heads themselves collapse; with it they stay apart
+    assert _mean_token_cosine(collapsed_heads) > 0.95 and _mean_token_cosine(heads) < _mean_token_cosine(collapsed_heads) - 0.1
+
+
+def test_routed_graph_loss_gradient_reaches_heads_not_states():
+    torch.manual_seed(0)
+    text, tm, ta = _text_batch()
+    objects, om, oa = _object_batch()
+    text.requires_grad_()
+    module = alignments.create("routed", dim=D)
+    module(text, tm, ta, objects, om, oa).loss.backward()
+    assert text.grad is None or text.grad.abs().sum() == 0
+    assert module.text_head[1].weight.grad.abs().sum() > 0 and module.object_head[1].weight.grad.abs().sum() > 0
+    attached = alignments.create("routed", dim=D, detach_states=False)
+    attached(text, tm, ta, objects, om, oa).loss.backward()
+    assert text.grad.abs().sum() > 0
+    with torch.no_grad():  # prediction: no graph loss
+        assert module(text, tm, ta, objects, om, oa).loss.item() == 0
+
+
+def test_routed_contrast_prefers_the_own_image_and_warms_up():
+    torch.manual_seed(0)
+    objects, _, oa = _object_batch(B=4, m=4)
+    om = torch.ones(4, 4, dtype=torch.bool)
+    text = objects[:, [2, 0, 3, 1, 0, 2]].clone()  # each post's tokens repeat its own objects
+    tm, ta = torch.ones(4, 6, dtype=torch.bool), torch.zeros(4, 6, 6, dtype=torch.bool)
+    module = alignments.create("routed", dim=D, contrast_weight=1.0, alpha=1.0)
+    with torch.no_grad():
+        module.text_head[1].weight.copy_(module.object_head[1].weight)  # identical heads: z_i = u_j for equal states
+        module.text_head[1].bias.copy_(module.object_head[1].bias)
+    own = module(text, tm, ta, objects, om, oa).loss.item()
+    swapped = module(text, tm, ta, objects.roll(1, 0), om, oa).loss.item()  # every post gets another post's image
+    assert own < swapped
+    warm = alignments.create("routed", dim=D, warmup_steps=4)
+    warm.load_state_dict(module.state_dict())
+    losses = [warm(text, tm, ta, objects, om, oa).loss.item() for _ in range(5)]
+    assert losses[0] == pytest.approx(own / 4, rel=1e-4) and losses[3] == pytest.approx(own, rel=1e-4) == losses[4]
+    with pytest.raises(InvalidInputError, match="rho"):
+        alignments.create("routed", dim=D, rho=0)
+
+
+def test_routed_alignment_rows_leave_mass_on_the_null_slot():
+    torch.manual_seed(0)
+    module = alignments.create("routed", dim=D).eval()
+    text, tm, ta = _text_batch()
+    objects, om, oa = _object_batch()
+    out = module(text, tm, ta, objects, om, oa)
+    rows = out.alignment[0].sum(-1)
+    assert (rows > 0).all() and (rows < 1).all()
+    with torch.no_grad():
+        module.null_logit.fill_(50.0)  # the null slot wins: no token reads any object
+    assert module(text, tm, ta, objects, om, oa).alignment.abs().max() < 1e-6
+
+
+# ---------------------------------------------------------------- evidence
+def test_kept_objects_follows_the_collated_order():
+    from graphie.alignment.scene_encoder import kept_objects
+
+    graph = SceneGraph([SceneObject("image"), SceneObject("cup", 0.2), SceneObject("person", 0.9, text="Maya"),
+                        SceneObject("ball", 0.5)])
+    order = kept_objects(graph, max_objects=2)
+    assert order == [0, 2, 3]
+    assert SceneBatch.collate([graph], max_objects=2).phrases[0] == [
+        graph.objects[i].label + (f" {graph.objects[i].text}" if graph.objects[i].text else "") for i in order]
+    assert kept_objects(SceneGraph(), 3) == []
+
+
+def test_attach_evidence_thresholds_and_maps_back_to_the_scene_graph():
+    from graphie.models import GraphieModel
+    from graphie.types import Entity, Span
+
+    graph = SceneGraph([SceneObject("image"), SceneObject("cup", 0.2), SceneObject("person", 0.9, text="Maya"),
+                        SceneObject("logo", 0.5, text="Falcons")])
+    # columns in collated order: image, person, logo, cup
+    alignment = torch.tensor([[0.02, 0.90, 0.03, 0.01],   # "Maya"
+                              [0.05, 0.05, 0.60, 0.35],   # "Falcons"
+                              [0.10, 0.10, 0.10, 0.10]])  # "tonight": no support
+    ents = [Entity(Span(0, 1, "Maya"), "PER"), Entity(Span(1, 2, "Falcons"), "ORG"), Entity(Span(2, 3, "tonight"), "MISC")]
+    GraphieModel._attach_evidence(ents, alignment, graph, threshold=0.3)
+    assert ents[0].evidence == [{"object": 2, "label": "person", "weight": 0.9}]
+    assert [e["object"] for e in ents[1].evidence] == [3, 1] and ents[1].evidence[1]["label"] == "cup"
+    assert ents[2].evidence == []
