@@ -277,10 +277,20 @@ def skip_reason(block: Block, levels: set[str]) -> str | None:
     return f"needs {', '.join(missing)}" if missing else None
 
 
-def run_page_here(page: Path, levels: set[str]) -> list[dict]:
+def run_page_here(page: Path, levels: set[str], keep: bool = False) -> list[dict]:
     """Run the marked blocks of ``page`` in this process; one record per block: its output
-    (console: a list of outputs, one per command) or why it was skipped."""
+    (console: a list of outputs, one per command) or why it was skipped. With ``keep``, the
+    files named by ``keep=`` options are copied into the repository. The scratch folder is
+    removed at the end."""
     work = scratch_folder()
+    try:
+        return _run_blocks(page, levels, keep, work)
+    finally:
+        os.chdir(ROOT)
+        shutil.rmtree(work.parent, ignore_errors=True)
+
+
+def _run_blocks(page: Path, levels: set[str], keep: bool, work: Path) -> list[dict]:
     namespace: dict = {"__name__": "__docs__"}
     done_setups: set[str] = set()
     records = []
@@ -303,18 +313,21 @@ def run_page_here(page: Path, levels: set[str]) -> list[dict]:
             f = FILTERS[block.options["filter"]]
             outputs = ["\n".join(f(x) for x in out.splitlines()) for out in outputs]
         outputs = [out.replace(str(work.parent / "shared"), "../shared").replace(str(work), ".") for out in outputs]
-        records.append({"line": block.line, "outputs": outputs, "work": str(work)})
+        if keep and "keep" in block.options:
+            src, _, dest = block.options["keep"].partition(":")
+            shutil.copy(work / src, ROOT / dest)
+        records.append({"line": block.line, "outputs": outputs})
     return records
 
 
-def run_page(page: Path, levels: set[str]) -> list[dict]:
+def run_page(page: Path, levels: set[str], keep: bool = False) -> list[dict]:
     """:func:`run_page_here` in a fresh interpreter (so registrations and loaded models of one
     page never leak into another)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
         out = Path(f.name)
     try:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--run-page", str(page), "--out", str(out),
-               "--levels", ",".join(sorted(levels))]
+               "--levels", ",".join(sorted(levels))] + (["--keep"] if keep else [])
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if done.returncode:
             raise RuntimeError(f"running the blocks of {rel(page)} failed:\n{done.stderr[-4000:]}")
@@ -379,7 +392,7 @@ def stale(page: Path, levels: set[str]) -> list[str]:
 
 def refresh(page: Path, levels: set[str]) -> list[str]:
     """Rewrite the output of every block of ``page`` that ran; the skipped ones, as notes."""
-    records = {r["line"]: r for r in run_page(page, levels)}
+    records = {r["line"]: r for r in run_page(page, levels, keep=True)}
     lines = page.read_text(encoding="utf-8").splitlines()
     notes = []
     for block in reversed(blocks(page)):  # bottom-up, so line numbers above stay valid
@@ -393,9 +406,6 @@ def refresh(page: Path, levels: set[str]) -> list[str]:
             lines[start:end] = body
         elif block.out_start is not None:
             lines[block.out_start:block.out_end] = record["outputs"][0].rstrip("\n").splitlines()
-        if "keep" in block.options:
-            src, _, dest = block.options["keep"].partition(":")
-            shutil.copy(Path(record["work"]) / src, ROOT / dest)
     page.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return notes
 
@@ -408,9 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-page", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--levels", default="slow", help=argparse.SUPPRESS)
+    parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.run_page:
-        records = run_page_here(args.run_page.resolve(), set(filter(None, args.levels.split(","))))
+        records = run_page_here(args.run_page.resolve(), set(filter(None, args.levels.split(","))), args.keep)
         args.out.write_text(json.dumps(records), encoding="utf-8")
         return 0
     levels = {"slow", "long"} if args.long else {"slow"}
