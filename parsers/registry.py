@@ -67,7 +67,7 @@ class Registry(Generic[T]):
         return name in self._factories
 
 
-#: Image → objects backends (:mod:`parsers.image.detectors`).
+#: Image → objects backends (the modules of ``parsers.image.detectors``).
 detectors: Registry = Registry("detector")
 #: Image → ImageNet tags backends (:mod:`parsers.image.tags`).
 taggers: Registry = Registry("tagger")

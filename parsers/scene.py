@@ -25,6 +25,7 @@ CAPTION_PREDICATES: tuple[str, ...] = (
     "speak at", "perform on", "hang on", "cover", "show", "feature", "read", "write", "give",
     "hug", "kiss", "shake", "meet", "celebrate", "attend",
 )
+#: The predicate vocabulary, whose positions are the edge-type ids (padding, spatial, caption predicates, ``other``).
 PREDICATES: tuple[str, ...] = ("<pad>", *SPATIAL_PREDICATES, *CAPTION_PREDICATES, "other")
 _PREDICATE_INDEX = {p: i for i, p in enumerate(PREDICATES)}
 #: The image parser's person-centred predicates read as participles ("person holding cup"); they

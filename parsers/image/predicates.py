@@ -62,7 +62,7 @@ SUPPORTS = frozenset({
     "car", "truck", "bus", "train", "boat", "airplane", "bicycle", "motorcycle", "horse", "elephant", "cow",
     "suitcase", "skateboard", "surfboard", "snowboard", "skis",
 })
-#: Overlays and parts: never on a support, not ordered in depth, not beside anything (rules 4, 6, 7).
+#: Overlays and parts, never on a support, not ordered in depth, not beside anything (rules 4, 6, 7).
 UNORDERED = frozenset({"face", "text"})
 #: Rule weights in the salience.
 WEIGHTS = {"wearing": 1.0, "holding": 1.0, "carrying": 1.0, "riding": 1.0, "on": 0.9, "contains": 0.9,

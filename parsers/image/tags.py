@@ -23,9 +23,9 @@ from ..registry import taggers
 from ..scene import SceneGraph
 from .weights import openpibo_model
 
-#: Objects never tagged: faces and text lines are what they are; ImageNet has no class for either.
+#: Labels of objects never tagged (faces and text lines are what they are; ImageNet has no class for either).
 UNTAGGED_LABELS = frozenset({"face", "text"})
-#: Pixels: boxes with a shorter side are not tagged (their crops give noise).
+#: Boxes with a shorter side (in pixels) are not tagged (their crops give noise).
 MIN_CROP_SIDE = 32
 #: Each side of a crop is widened by this fraction of the box.
 CROP_MARGIN = 0.1

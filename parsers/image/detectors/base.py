@@ -28,7 +28,7 @@ class Detector(Protocol):
 @runtime_checkable
 class GraphSource(Protocol):
     """A backend that returns whole scene graphs by image file name (``precomputed`` files,
-    ``caption`` files): :func:`parse_image` asks it before decoding any pixels."""
+    ``caption`` files): :func:`~parsers.image.parse.parse_image` asks it before decoding any pixels."""
 
     name: str
 
