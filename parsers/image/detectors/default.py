@@ -40,7 +40,8 @@ class PersonDetector:
 
     Kept next to the 80-class :class:`~parsers.image.detectors.coco.CocoSSD` because it adds
     recall on people: on the 12 MNRE sample photos, at 0.4 both, the COCO model finds 20
-    people and this one 25, 13 of them not found by the COCO model (box IoU < 0.5; nearly all
+    people and this one 25, 13 of them not found by the COCO model (box IoU < 0.5, measured by
+    ``python benchmarks/bench_image_parser.py --person-recall``; nearly all
     real people in the crowd and football pictures, where the COCO model draws one box around
     a group). All 13 are in pictures where the COCO model found people too, and in the 8
     pictures where it found none this model found none either, so the default detector runs
