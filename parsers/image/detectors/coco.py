@@ -30,8 +30,8 @@ class CocoSSD:
     The network's output is ``[1, 1, N, 7]`` rows of (batch, COCO id 1..90, score, x0, y0,
     x1, y1) with normalised corners, non-maximum suppression already applied per class.
     ``threshold`` 0.4: on the 12 MNRE sample photos it keeps the cat, the bird, the
-    harvester (as ``truck``) and the people with no false positive; at 0.3 a keyboard and a
-    mouse appear in a comic and a 0.30 "person" in a bubble picture. About 85 ms of one
+    harvester (as ``truck``) and the people with no false positive; at 0.35 a keyboard and a
+    mouse appear in a drawing of a cartoon bear. About 85 ms of one
     core per image (OpenCV 4.x).
 
     The network suppresses duplicates within a class only; a box overlapping a higher-scoring
