@@ -119,6 +119,10 @@ def test_max_objects_and_bad_options(astronaut):
         parse_image(astronaut, features="pixels", threads=1)
     with pytest.raises(InvalidInputError, match="ocr"):
         get_detector("default", ocr="sometimes")
+    with pytest.raises(InvalidInputError, match="crop_tags"):
+        parse_image(astronaut, crop_tags=-1, threads=1)
+    with pytest.raises(InvalidInputError, match="relations"):
+        parse_image(astronaut, relations=-2, threads=1)
 
 
 def test_region_features_roi_and_crop(astronaut):

@@ -1,4 +1,4 @@
-"""``parse_image``: image (or its file name) → scene graph, with any registered detector."""
+"""``parse_image``: image (or its file name) → scene graph, with any registered detector and tagger."""
 
 from __future__ import annotations
 
