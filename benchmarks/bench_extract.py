@@ -2,6 +2,7 @@
 
     python benchmarks/bench_extract.py                      # the shipped default model
     python benchmarks/bench_extract.py --model runs/x --n 256 --memory-posts 10000
+    python benchmarks/bench_extract.py --quantize --memory-posts 0     # the int8 encoder
 
 Prints one JSON object. Text-only throughput is compared with what the bare parts allow on the
 same texts: spaCy parsing (TextParser.pipe) and the encoder's forward pass at the same batch
@@ -17,6 +18,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import time
 from pathlib import Path
 
@@ -49,15 +51,17 @@ def main() -> None:
     ap.add_argument("--image-posts", type=int, default=48)
     ap.add_argument("--memory-posts", type=int, default=10_000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--latency-posts", type=int, default=64)
+    ap.add_argument("--quantize", action="store_true", help="dynamic int8 encoder (graphie.load(quantize=True))")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
     texts = [" ".join(p.tokens) for p in read_twitter(args.texts)][: args.n]
-    extractor = graphie.load(args.model)
+    extractor = graphie.load(args.model, quantize=args.quantize)
     model = extractor.model
     parser = TextParser()
     report: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}",
-                    "model": args.model, "posts": len(texts), "text_only": {}}
+                    "model": args.model, "quantize": args.quantize, "posts": len(texts), "text_only": {}}
 
     extractor.extract(texts[0])  # warm-up: lazy loads, caches
     t = time.perf_counter()
@@ -84,6 +88,14 @@ def main() -> None:
             "parse_plus_encoder_bound_posts_per_s": round(bound, 2),
             "overhead_ratio": round((n_out / full_s) / bound, 3),
         }
+
+    times = []
+    for text in texts[: args.latency_posts]:
+        t = time.perf_counter()
+        extractor.extract(text)
+        times.append(time.perf_counter() - t)
+    report["text_only"]["latency_ms"] = {"posts": len(times), "median": round(1000 * statistics.median(times), 1),
+                                         "p90": round(1000 * sorted(times)[int(0.9 * (len(times) - 1))], 1)}
 
     images = sorted(p for p in Path(args.images).glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     if images:

@@ -231,22 +231,37 @@ class Extractor:
         per post as one call per post)."""
         return list(self.text_parser.pipe([p.tokens or p.text for p in posts]))
 
-    def windows(self, graph: "TextGraph") -> Windows:
-        """Window stage: the graph cut into windows the encoder reads whole (one for a short post)."""
-        encoder = self.model.encoder
-        budget = encoder.max_length - 2  # [CLS] and [SEP]
-        words = graph.tokens  # counted by the encoder itself, 256 words a call (under its 512-piece limit)
-        pieces = [len(p) for i in range(0, len(words), 256) for p in encoder.word_pieces([words[i:i + 256]])[0]]
+    def windows(self, graph: "TextGraph", pieces: Sequence[int] | None = None) -> Windows:
+        """Window stage: the graph cut into windows the encoder reads whole (one for a short post).
+        ``pieces`` (sub-words per word) are counted here unless given."""
+        budget = self.model.encoder.max_length - 2  # [CLS] and [SEP]
+        if pieces is None:
+            pieces = self._piece_counts([graph])[0]
         if self.model.config.task == "mnre":  # given entity pairs index the whole post: one window
             return Windows(graph, [(0, len(graph))], [graph], sum(pieces) > budget)
         return split(graph, pieces, budget, self.overlap)
+
+    def _piece_counts(self, graphs: Sequence["TextGraph"]) -> list[list[int]]:
+        """Sub-words per word by the encoder's own tokenizer: short posts in one call, long ones
+        256 words a call (under the tokenizer's 512-piece warning)."""
+        encoder = self.model.encoder
+        short = [i for i, g in enumerate(graphs) if len(g) <= 256]
+        counts: list[list[int]] = [[] for _ in graphs]
+        for i, pieces in zip(short, encoder.word_pieces([graphs[i].tokens for i in short]) if short else []):
+            counts[i] = [len(p) for p in pieces]
+        for i, g in enumerate(graphs):
+            if len(g) > 256:
+                counts[i] = [len(p) for k in range(0, len(g), 256)
+                             for p in encoder.word_pieces([g.tokens[k:k + 256]])[0]]
+        return counts
 
     def predict(self, posts: Sequence[Post], scenes: Sequence[Any], batch_size: int = 32) -> list[Extraction]:
         """Model stage: parse, window, run the model over all windows in batches, merge each post's
         windows, and flag text the English models cannot read."""
         import torch
 
-        cut = [self.windows(g) for g in self.parse(posts)]
+        graphs = self.parse(posts)
+        cut = [self.windows(g, pieces) for g, pieces in zip(graphs, self._piece_counts(graphs))]
         flat_posts = [p for p, w in zip(posts, cut) for _ in w.graphs]
         flat_scenes = [s for s, w in zip(scenes, cut) for _ in w.graphs]
         flat_graphs = [g for w in cut for g in w.graphs]

@@ -208,6 +208,10 @@ class Finished:
     ids: set[PostId] = field(default_factory=set)
     lines: set[int] = field(default_factory=set)
     records: list[dict[str, Any]] = field(default_factory=list)  # Parquet only: rewritten with the new ones
+    text_ids: bool = False  # a Parquet id column of strings: integer ids of the input were written as text
+
+    def has(self, post_id: PostId) -> bool:
+        return (str(post_id) if self.text_ids and isinstance(post_id, int) else post_id) in self.ids
 
 
 def finished(output_path: str | os.PathLike) -> Finished:
@@ -218,7 +222,8 @@ def finished(output_path: str | os.PathLike) -> Finished:
     if _is_parquet(path):
         import pyarrow.parquet as pq
 
-        done.records = pq.read_table(path).to_pylist()
+        table = pq.read_table(path)
+        done.records, done.text_ids = table.to_pylist(), table.schema.field("id").type == "string"
         records: Iterable[dict[str, Any]] = done.records
     else:
         records, good_bytes = [], 0
@@ -253,7 +258,7 @@ def pending_rows(input_path: str | os.PathLike, done: Finished, counts: dict[str
         if post_id is not None:
             dup_of = first_line.setdefault(post_id, line)
             dup_of = 0 if dup_of == line else dup_of
-        if (post_id in done.ids) if post_id is not None and not dup_of else (line in done.lines):
+        if done.has(post_id) if post_id is not None and not dup_of else (line in done.lines):
             counts["skipped"] += 1
             continue
         yield {"line": line, "raw": raw, "dup_of": dup_of}

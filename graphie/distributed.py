@@ -12,6 +12,7 @@ or ``graphie extract-file posts.jsonl --output out.jsonl --engine ray --num-work
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -120,11 +121,12 @@ def record_schema(id_type: "pyarrow.DataType", with_line: bool = False) -> "pyar
 def _strategy(num_workers: int) -> Any:
     ray = _ray()
     check_count("num_workers", num_workers)
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+    if not ray.is_initialized():  # a local cluster; quiet, as a library should be
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     ctx = ray.data.DataContext.get_current()
     ctx.execution_options.preserve_order = True  # one record per input, in input order
     ctx.enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # after ray.data configured its loggers
     return ray.data.ActorPoolStrategy(size=num_workers)
 
 
