@@ -283,7 +283,7 @@ def _mean_token_cosine(x):
 def _minimise_graph_loss(mode, steps=120, **options):
     """Minimise a module's graph loss alone over free token/object states (and its own weights)."""
     torch.manual_seed(0)
-    module = alignments.create(mode, dim=D, **options)
+    module = alignments.create(mode, dim=D, sinkhorn_iters=10, gw_iters=2, **options)  # few iterations: fast
     text, tm, ta = _text_batch(B=6, n=7, seed=2)
     objects, _, oa = _object_batch(B=6, m=4, seed=3)
     om = torch.ones(6, 4, dtype=torch.bool)
@@ -301,7 +301,7 @@ def _minimise_graph_loss(mode, steps=120, **options):
 
 def test_eega_graph_loss_collapses_token_states_and_routed_does_not():
     before, after, _ = _minimise_graph_loss("eega")
-    assert abs(before) < 0.1 and after > 0.75  # EEGA's loss alone turns every token one way (0.91 after 300 steps)
+    assert abs(before) < 0.1 and after > 0.75  # EEGA's loss alone turns every token one way
     before, after, heads = _minimise_graph_loss("routed")
     assert after == pytest.approx(before, abs=1e-6)  # the loss's heads read detached states
     _, _, collapsed_heads = _minimise_graph_loss("routed", contrast_weight=0.0)

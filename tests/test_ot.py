@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from graphie.alignment.ot import entropic_gromov_wasserstein, gw_cost, sinkhorn, uniform_marginal
+from graphie.alignment.ot import entropic_gromov_wasserstein, gw_cost, sinkhorn, sinkhorn_unbalanced, uniform_marginal
 
 ot = pytest.importorskip("ot")
 
@@ -89,3 +89,38 @@ def test_gw_edge_term_zero_for_identical_graphs_and_grows_with_perturbation():
         costs.append(gw_cost(torch.tensor(adj)[None], other, plan).item())
     assert costs[0] < 1e-6
     assert all(later > earlier for earlier, later in zip(costs, costs[1:])), costs
+
+
+def test_unbalanced_sinkhorn_matches_pot_and_relaxes_the_marginals():
+    cost = _random_problem(4)
+    ones5, ones4 = torch.ones(1, 5, dtype=torch.bool), torch.ones(1, 4, dtype=torch.bool)
+    plan = sinkhorn_unbalanced(cost[None], ones5, ones4, epsilon=0.05, rho=0.5, num_iters=3000)[0]
+    ref = ot.unbalanced.sinkhorn_knopp_unbalanced(np.full(5, 0.2), np.full(4, 0.25), cost.numpy(), 0.05, 0.5,
+                                                  reg_type="entropy", numItermax=3000, stopThr=1e-14)
+    np.testing.assert_allclose(plan.numpy(), ref, atol=1e-8)
+    assert plan.sum() < 1.0  # mass is dropped where matching is expensive
+    # a large rho approaches the balanced plan; padding carries no mass and stays NaN-free
+    tight = sinkhorn_unbalanced(cost[None], ones5, ones4, epsilon=0.05, rho=1e4, num_iters=3000)[0]
+    balanced = sinkhorn(cost[None], ones5, ones4, epsilon=0.05, num_iters=3000)[0]
+    np.testing.assert_allclose(tight.numpy(), balanced.numpy(), atol=1e-3)
+    padded = sinkhorn_unbalanced(torch.rand(1, 3, 2), torch.tensor([[1, 1, 0]], dtype=torch.bool),
+                                 torch.zeros(1, 2, dtype=torch.bool))
+    assert torch.isfinite(padded).all() and padded.abs().sum() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_plans_are_computed_in_float32_for_half_inputs(dtype):
+    cost = _random_problem(5).float()
+    rows, cols = torch.tensor([[1, 1, 1, 1, 0]], dtype=torch.bool), torch.ones(1, 4, dtype=torch.bool)
+    ref = sinkhorn(cost[None], rows, cols, epsilon=0.01, num_iters=200)
+    for half in (sinkhorn(cost[None].to(dtype), rows, cols, epsilon=0.01, num_iters=200),
+                 sinkhorn_unbalanced(cost[None].to(dtype), rows, cols, epsilon=0.01, num_iters=200)):
+        assert half.dtype == dtype and torch.isfinite(half).all()
+    torch.testing.assert_close(sinkhorn(cost[None].to(dtype), rows, cols, epsilon=0.01, num_iters=200).float(), ref,
+                               atol=2e-2, rtol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast must not reach the iterations
+        inside = sinkhorn(cost[None], rows, cols, epsilon=0.01, num_iters=200)
+        c1 = torch.tensor(_random_graph(0, 6))[None].float()
+        gw = entropic_gromov_wasserstein(c1, c1, torch.ones(1, 6, dtype=torch.bool), torch.ones(1, 6, dtype=torch.bool))
+    assert inside.dtype == torch.float32 and gw.dtype == torch.float32
+    torch.testing.assert_close(inside, ref)
