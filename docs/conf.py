@@ -167,8 +167,29 @@ def resolve_by_import(app, env, node, contnode):
     return None
 
 
+def prose_not_type(app, what, name, obj, options, lines):
+    """Napoleon reads the first line of an attribute, property or data docstring as ``type:
+    description``, so a sentence with a colon ("Whether the grid runs: ...", "A post's id: ...")
+    becomes a ``:type:`` and a broken reference. Words with spaces (and no brackets or ``|``,
+    which a real type has) are prose: put them back in front of the description."""
+    if what not in ("attribute", "data", "property"):
+        return
+    for i, line in enumerate(lines):
+        if line.startswith(":type: "):
+            kind = line[len(":type: "):]
+            if " " in kind.strip() and not re.search(r"[\[\]|(){}]", kind):
+                first = next((j for j, x in enumerate(lines) if x.strip()), None)
+                del lines[i]
+                if i > 0 and not lines[i - 1].strip():
+                    del lines[i - 1]
+                if first is not None and first < len(lines):
+                    lines[first] = f"{kind}: {lines[first].lstrip()}"
+            break
+
+
 def setup(app):
     app.connect("missing-reference", resolve_by_import)
+    app.connect("autodoc-process-docstring", prose_not_type, priority=550)  # after napoleon (500)
     app.connect("autodoc-process-docstring", raw_module_docstrings, priority=400)
     # after napoleon (priority 500), which turns Google sections into field lists first
     app.connect("autodoc-process-docstring", literal_examples, priority=600)
