@@ -97,7 +97,41 @@ def _structural_alignment(text_adj: Tensor, text_mask: Tensor, object_adj: Tenso
 
 @alignments.register("mega")
 class MEGAAlignment(Alignment):
-    """``h_i' = LN(h_i + Σ_j G_ij W[A_j; S_j; v_j])``, G = ½(αᵀ + row-normalised R)."""
+    r"""Structural + semantic alignment of the dependency and scene graphs (Zheng et al., ACM MM 2021).
+
+    .. math::
+        R_{ij} = e^{-\lVert y_i - y_j \rVert} \text{ for the nearest objects } j \text{ of token } i
+        \text{ (REGAL/xNetMF embeddings } y\text{)},\quad 0 \text{ otherwise}
+
+        \alpha = \operatorname{softmax}_{\text{tokens}}\big(W_q V (W_k H)^\top / \sqrt d\big),\qquad
+        A = \sigma(\alpha\, W_v H),\qquad S = \bar R^\top H
+
+        G = \tfrac12\big(\alpha^\top + \hat R\big),\qquad H' = \mathrm{LN}\big(H + G\, W[A; S; V]\big)
+
+    :math:`\bar R` is :math:`R` normalised per object (column), :math:`\hat R` per token (row).
+
+    Args:
+        dim (int): width of token and object states.
+        delta (float): hop discount :math:`\delta` of the degree signatures (default 0.01).
+        num_landmarks (int): Nyström landmarks (default 32).
+        neighbours (int): objects each token is matched to in :math:`R` (default 3).
+        dropout (float): on the fused message (default 0.1).
+
+    Shapes:
+        - **text:** :math:`(B, n, d)`, **text_mask:** :math:`(B, n)` (True = real token),
+          **text_adj:** :math:`(B, n, n)`
+        - **objects:** :math:`(B, m, d)`, **object_mask:** :math:`(B, m)`, **object_adj:** :math:`(B, m, m)`
+        - **output:** token states :math:`(B, n, d)`; alignment :math:`G` :math:`(B, n, m)` (0 on
+          padding); loss 0
+
+    Deviations from the paper:
+        - MEGA sums :math:`W[A; S]` over the objects into one post vector; graphie keeps per-token
+          states, so each token receives the messages weighted by its own row of :math:`G`;
+        - the object's own state :math:`V` joins the message (in MEGA it is only the attention
+          query), so that what an object *is* can reach the words aligned with it;
+        - :math:`R` carries no gradient (it depends on graph shape only) and is computed in float32
+          with autocast off; the normalisations use the dtype's smallest normal number as floor.
+    """
 
     def __init__(self, dim: int, delta: float = 0.01, num_landmarks: int = 32, neighbours: int = 3,
                  dropout: float = 0.1):
