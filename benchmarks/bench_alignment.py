@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "alignment"
 MODES = ("none", "mega", "eega", "routed")
+SYNTHETIC_ONLY = ("image_context",)  # configs/synthetic_image_context.json: the scene graph as context text
 
 
 def run(config_path: Path, name: str, overrides: dict) -> dict:
@@ -65,7 +66,7 @@ def own_person_node(graph, name: str) -> int | None:
     return next((i for i, o in enumerate(graph.objects) if o.label == "person" and o.text == name), None)
 
 
-def diagnose(run_name: str, data_dir: Path, max_dev: int) -> dict:
+def diagnose(run_name: str, data_dir: Path, max_dev: int, with_context: bool = False) -> dict:
     """Synthetic run: relation accuracy on gold pairs, split by whether the post's two people share
     a role. A model that reads only *which* roles the image shows (not who has which) scores 100%
     on shared roles and 50% on different ones; one that aligns each name with its person node
@@ -73,7 +74,9 @@ def diagnose(run_name: str, data_dir: Path, max_dev: int) -> dict:
     name: whether its largest alignment weight (mean over its words) falls on its own person node
     (``own_node_top``), the mean weight it puts there, and whether the first evidence object
     ``predict`` reports for the predicted entity with the name's span is that node (``own_node_evidence``;
-    a name that is not predicted, or has no evidence, counts as a miss)."""
+    a name that is not predicted, or has no evidence, counts as a miss). ``with_context``: the
+    run was trained with ``"image_context": true``, so each post gets its scene graph as context
+    text (:func:`graphie.image_context.image_context`) wherever the scene graph is given."""
     import torch
 
     from graphie.alignment.scene_encoder import kept_objects
@@ -84,10 +87,14 @@ def diagnose(run_name: str, data_dir: Path, max_dev: int) -> dict:
     posts = read_jmere(data_dir / "valid.json")[:max_dev]
     table = json.loads((data_dir / "scene_graphs.json").read_text(encoding="utf-8"))
     scenes = [SceneGraph.from_dict(table[p.image]) for p in posts]
+    from graphie.image_context import image_context
+
     model = GraphieModel.from_pretrained(RUNS / run_name)
     result: dict = {"run": run_name, "posts": len(posts)}
     evidence_hits = names = 0
     for setting, graphs in (("with_image", scenes), ("without_image", None)):
+        for post, scene in zip(posts, scenes):
+            post.context = image_context(scene) if with_context and graphs is not None else None
         preds = model.predict(posts, scene_graphs=graphs)
         hits = {"shared": [0, 0], "different": [0, 0]}
         for post, pred, graph in zip(posts, preds, scenes):
@@ -244,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--output", default=str(ROOT / "runs" / "synthetic"))
     for name in ("synthetic", "twitter"):
         p = sub.add_parser(name)
-        p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+        p.add_argument("--modes", nargs="+", default=list(MODES),
+                       choices=MODES + (SYNTHETIC_ONLY if name == "synthetic" else ()))
         p.add_argument("--epochs", type=int)
         p.add_argument("--max-train", type=int)
         p.add_argument("--max-dev", type=int)
@@ -265,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("run", help="run folder name under runs/alignment, e.g. synthetic_eega")
     g.add_argument("--data", default=str(ROOT / "runs" / "synthetic"))
     g.add_argument("--max-dev", type=int, default=300)
+    g.add_argument("--image-context", action="store_true", help="the run was trained with image_context")
     k = sub.add_parser("collapse", help="minimise each graph loss alone; mean pairwise cosine of token states")
     k.add_argument("--steps", type=int, default=300)
     k.add_argument("--seed", type=int, default=0)
@@ -282,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         cost(args.config, Path(args.data), args.batches, args.batch_size, args.repeats)
         return 0
     if args.command == "diagnose":
-        diagnose(args.run, Path(args.data), args.max_dev)
+        diagnose(args.run, Path(args.data), args.max_dev, args.image_context)
         return 0
     if args.command == "collapse":
         collapse(args.steps, args.seed)
