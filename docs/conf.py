@@ -1,7 +1,10 @@
 """Sphinx configuration for graphie's documentation (built offline, warnings are errors in CI)."""
 
+import ast
 import importlib
+import inspect
 import re
+import sys
 import types
 import typing
 
@@ -128,6 +131,29 @@ def _lookup(dotted: str):
     return None
 
 
+def _imported_as(module: str | None, name: str) -> str | None:
+    """Where ``module`` imports ``name`` from, read from its source: also the imports that run
+    only under ``TYPE_CHECKING`` or inside a function (quoted annotations, lazy imports)."""
+    head, _, rest = name.partition(".")
+    mod = sys.modules.get(module or "")
+    try:
+        tree = ast.parse(inspect.getsource(mod)) if mod else None
+    except (OSError, TypeError):
+        return None
+    for node in ast.walk(tree) if tree else ():
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if (alias.asname or alias.name) == head:
+                    package = module if mod.__name__ == getattr(mod, "__package__", None) else module.rpartition(".")[0]
+                    base = node.module or ""
+                    if node.level:
+                        parent = package.split(".")
+                        parent = parent[: len(parent) - node.level + 1]
+                        base = ".".join(parent + ([node.module] if node.module else []))
+                    return ".".join(filter(None, [base, alias.name, rest]))
+    return None
+
+
 _OWN = ("graphie", "parsers")
 _METADATA = re.compile(r"^(ge|gt|le|lt|min_length|max_length|multiple_of)=")  # Annotated[int, Field(ge=1)]
 
@@ -136,13 +162,19 @@ def resolve_by_import(app, env, node, contnode):
     """``missing-reference``: resolve a Python reference through the object it names (see above)."""
     if node.get("refdomain") != "py":
         return None
-    target = node["reftarget"].lstrip("~.")
+    target = node["reftarget"].lstrip("~.").strip("'\"")  # a quoted annotation names a class too
     if _METADATA.match(target):
         return contnode
     module, cls = node.get("py:module"), node.get("py:class")
     domain = env.get_domain("py")
-    for prefix in (f"{module}.{cls}" if module and cls else None, module, None):
-        name = f"{prefix}.{target}" if prefix else target
+    imported = _imported_as(module, target)
+    for prefix in (f"{module}.{cls}" if module and cls else None, module, None, "imported"):
+        if prefix == "imported":
+            name = imported
+            if not name:
+                continue
+        else:
+            name = f"{prefix}.{target}" if prefix else target
         obj = _lookup(name)
         if obj is None:
             continue
@@ -156,7 +188,7 @@ def resolve_by_import(app, env, node, contnode):
         else:  # data: the documented object with this short name that is the very same object
             short = target.rsplit(".", 1)[-1]
             real = next((n for n, *_ in domain.get_objects() if n.rsplit(".", 1)[-1] == short and _lookup(n) is obj), None)
-        if real and real != name:
+        if real:
             found = domain.resolve_any_xref(env, node["refdoc"], app.builder, real, node, contnode)
             exact = [r for role, r in found if role != "py:module" or isinstance(obj, types.ModuleType)]
             if exact:
