@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import graphie
-from graphie.batch import run_jsonl
+from graphie.batch import run_file
 
 EXAMPLE_DIR = Path(__file__).parent / "data"
 DEMO_POSTS = [
@@ -62,25 +62,25 @@ def main() -> None:
         source = Path(args.input)
 
     extractor = graphie.load(args.model)
-    counts = run_jsonl(extractor, source, output, images_dir=args.images, batch_size=args.batch_size,
+    counts = run_file(extractor, source, output, images_dir=args.images, batch_size=args.batch_size,
                        progress=not args.quick)
     print("first run:", json.dumps(counts))
-    again = run_jsonl(extractor, source, output, images_dir=args.images, batch_size=args.batch_size, progress=False)
+    again = run_file(extractor, source, output, images_dir=args.images, batch_size=args.batch_size, progress=False)
     print("rerun (resumes):", json.dumps(again))
 
     outcomes: Counter = Counter()
     for line in output.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
-        if "error" in record:
+        if record["error"]:
             outcomes[record["error"]["type"]] += 1
-            print(f"  {record['id']}: {record['error']['type']}: {record['error']['message']}")
+            print(f"  line {record['line']} ({record['id']}): {record['error']['type']}: {record['error']['message']}")
         else:
             outcomes["result"] += 1
-            result = record["result"]
-            ents = ", ".join(f"{e['span']['text']}/{e['type']}" for e in result["entities"]) or "no entities"
-            rels = ", ".join(f"{r['head']['span']['text']} -{r['label']}-> {r['tail']['span']['text']}"
-                             for r in result["relations"])
-            print(f"  {record['id']}: {ents}" + (f" | {rels}" if rels else ""))
+            ents = record["entities"]
+            names = ", ".join(f"{e['text']}/{e['type']}" for e in ents) or "no entities"
+            rels = ", ".join(f"{ents[r['head']]['text']} -{r['label']}-> {ents[r['tail']]['text']}"
+                             for r in record["relations"])
+            print(f"  {record['id']}: {names}" + (f" | {rels}" if rels else ""))
     print(f"{output}: {sum(outcomes.values())} lines, {dict(outcomes)}")
 
 

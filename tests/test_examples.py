@@ -65,8 +65,9 @@ def test_batch_extract_one_line_per_input_and_resumes(small_model, tmp_path):
     assert 'first run: {"done": 3, "errors": 4, "skipped": 0}' in out
     assert 'rerun (resumes): {"done": 0, "errors": 0, "skipped": 7}' in out
     lines = [json.loads(line) for line in (tmp_path / "out" / "out.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in lines] == ["obama", "collins", "messi", "empty", "no-image", "line-6", "line-7"]
-    assert [("result" in r) for r in lines] == [True, True, True, False, False, False, False]
+    assert [r["id"] for r in lines] == ["obama", "collins", "messi", "empty", "no-image", None, None]
+    assert [r["line"] for r in lines] == list(range(1, 8))
+    assert [r["error"] is None for r in lines] == [True, True, True, False, False, False, False]
     assert lines[4]["error"]["type"] == "ImageError"
 
 

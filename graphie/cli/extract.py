@@ -106,17 +106,16 @@ def _extract_file(args: argparse.Namespace) -> int:
     from ..batch import run_file, write_records
 
     progress = not args.quiet and sys.stderr.isatty()
+    images = os.path.abspath(args.images or ".")  # workers may run elsewhere; both engines say the same
     if args.engine == "local":
         extractor = _load(args, cache_dir=args.cache_dir, image_workers=args.workers)
-        counts = run_file(extractor, args.input, args.output, images_dir=args.images,
+        counts = run_file(extractor, args.input, args.output, images_dir=images,
                           batch_size=args.batch_size, progress=progress)
     else:
         from ..distributed import extract_rows
 
         check_device(args.device)  # at the door, not in every worker
-        # Workers may run in other folders: give them absolute paths.
         model = str(resolve_model(args.model).resolve())
-        images = os.path.abspath(args.images or ".")
         options = {**_load_options(args), "cache_dir": args.cache_dir and os.path.abspath(args.cache_dir),
                    "image_workers": args.workers}
         counts = write_records(args.input, args.output, lambda rows: extract_rows(
