@@ -20,14 +20,16 @@ import sys
 import time
 
 FILLER = "the weather was nice and we walked along the river for a while before lunch .".split()
-NAMES = ["Barack Obama met reporters today .", "Angela Merkel visited the museum .", "Lionel Messi scored again ."]
+NAMES = {"Barack Obama": "Barack Obama met reporters today .", "Angela Merkel": "Angela Merkel visited the museum .",
+         "Lionel Messi": "Lionel Messi scored again ."}
 
 
 def long_post(words: int) -> str:
     """``words`` words of filler with a name at the start, the middle and the end."""
     body = (FILLER * (words // len(FILLER) + 1))[:words]
     half = len(body) // 2
-    return " ".join([NAMES[0], *body[:half], NAMES[1], *body[half:], NAMES[2]])
+    first, middle, last = NAMES.values()
+    return " ".join([first, *body[:half], middle, *body[half:], last])
 
 
 def one(model: str, words: int, threads: int) -> dict:
@@ -43,10 +45,10 @@ def one(model: str, words: int, threads: int) -> dict:
     t = time.perf_counter()
     result = extractor.extract(text)
     seconds = time.perf_counter() - t
-    names = {e.text for e in result.entities}
+    found = {e.text for e in result.entities}
     return {"words": len(result.tokens), "characters": len(text), "windows": result.windows,
             "truncated": result.truncated, "entities": len(result.entities),
-            "names_found": [n.split(" ", 2)[0] + " " + n.split(" ", 2)[1] in names for n in NAMES],
+            "names_found": {name: name in found for name in NAMES},
             "seconds": round(seconds, 2), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "model_loaded_rss_mb": round(loaded_mb, 1)}
 
