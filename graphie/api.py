@@ -22,7 +22,7 @@ import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union, overload
 
 from .batch import ErrorRecord, post_from_record
 from .errors import GraphieError, ImageError, InvalidInputError, ModelLoadError
@@ -177,13 +177,26 @@ class Extractor:
         return int(self.model.config.max_objects)
 
     # ------------------------------------------------------------------ one post (or a list)
-    def __call__(self, text: str | Sequence[PostInput], image: ImageInput = None, **kwargs: Any) -> Any:
+    @overload
+    def __call__(self, text: str, image: ImageInput = None, *, caption: str | None = None,
+                 context: str | None = None) -> Extraction: ...
+
+    @overload
+    def __call__(self, text: Sequence[PostInput]) -> list[Outcome]: ...
+
+    def __call__(self, text: Any, image: ImageInput = None, **kwargs: Any) -> Any:
         """Same as :meth:`extract`."""
         return self.extract(text, image, **kwargs)
 
+    @overload
+    def extract(self, text: str, image: ImageInput = None, *, caption: str | None = None,
+                context: str | None = None) -> Extraction: ...
+
+    @overload
+    def extract(self, text: Sequence[PostInput]) -> list[Outcome]: ...
+
     def extract(
-        self, text: str | Sequence[PostInput], image: ImageInput = None, *, caption: str | None = None,
-        context: str | None = None
+        self, text: Any, image: ImageInput = None, *, caption: str | None = None, context: str | None = None
     ) -> Any:
         """Entities and relations of one post, with its text graph, scene graph and image evidence.
 

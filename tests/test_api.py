@@ -193,3 +193,13 @@ def test_control_characters_do_not_break_offsets(extractor):
     result = extractor.extract(text)
     assert all(text[s:s + len(t)] == t for t, s in zip(result.tokens, result.text_graph.starts))
     assert "Paris" in result.tokens
+
+
+def test_extractor_is_callable_saves_and_reloads(extractor, tmp_path):
+    text = "Obama and Michelle at the White House"
+    one = extractor(text)
+    assert [o.id for o in extractor([text, {"id": "b", "text": text}])] == [0, "b"]
+    extractor.save_pretrained(tmp_path / "saved")
+    again = graphie.load(tmp_path / "saved", detector="caption")(text)
+    assert [(e.key, round(e.score, 4)) for e in again.entities] == [(e.key, round(e.score, 4)) for e in one.entities]
+    assert "Extractor(task='jmere'" in repr(extractor) and len(repr(one)) < 300

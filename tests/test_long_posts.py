@@ -69,6 +69,11 @@ def test_merge_keeps_whole_best_entities_and_their_relations(parser):
     assert all(text[e.span.start_char:e.span.end_char] == e.text for e in merged.entities)
     assert [(r.head.text, r.tail.text, r.label) for r in merged.relations] == [
         ("Barack Obama", "Michelle Obama", "couple"), ("Angela Merkel", "Berlin", "present_in")]
+    doc = merged.to_spacy()
+    assert [(e.text, e.label_, e.start_char) for e in doc.ents] == [
+        (e.text, e.type, e.span.start_char) for e in merged.entities]
+    assert doc.text == text and doc.user_data["relations"][0][:3] == (0, 1, "couple")
+    assert len(repr(merged)) < 400 and len(repr(graph)) < 100
     record = merged.to_record()
     assert record["relations"] == [{"head": 0, "tail": 1, "label": "couple", "score": 0.7},
                                    {"head": 2, "tail": 3, "label": "present_in", "score": 0.5}]
