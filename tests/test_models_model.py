@@ -101,7 +101,11 @@ def test_joint_bio_model_learns_entities_only_where_they_are_known():
     examples = make_examples(posts[:1], parse_posts(posts[:1]), entities_known=False)
     examples += make_examples(posts[1:], parse_posts(posts[1:]), relations_known=False)
     batch = model.collator()(examples)
-    assert batch.bio_mask[0].sum() == 0 and batch.bio_mask[1].sum() == 7
+    # partial annotation: the entities' words and their neighbours ("Obama and Michelle at the White House")
+    assert batch.bio_mask[0].tolist() == [True, True, True, True, True, True, True]
+    examples[0].entities = [(0, 1, "PER")]
+    assert model.collator()(examples).bio_mask[0].tolist() == [True, True, False, False, False, False, False]
+    assert batch.bio_mask[1].sum() == 7
     out = model(batch)
     out.loss.backward()
     assert model.bio.emissions.weight.grad.abs().sum() > 0 and model.grid.rel_out.weight.grad.abs().sum() > 0

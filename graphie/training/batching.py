@@ -38,7 +38,7 @@ class Example:
     entities: list[EntityTuple] = field(default_factory=list)
     relations: list[tuple[EntityTuple, EntityTuple, str]] = field(default_factory=list)
     relations_known: bool = True  # False for NER-only data mixed into joint training: no relation loss
-    entities_known: bool = True  # False for data annotating only the entities in relations (JMERE): no entity loss
+    entities_known: bool = True  # False: only the entities in relations are annotated (JMERE): partial entity loss
 
     @property
     def words(self) -> list[str]:
@@ -64,7 +64,8 @@ def make_examples(posts: Sequence[Post], graphs: Sequence[Any], scene_graphs: Se
     image (MNRE lines of one sentence) into one example holding all their pairs.
     ``relations_known=False`` marks entity-only data (Twitter NER in a joint model);
     ``entities_known=False`` data whose entities are only those in relations (JMERE in a joint
-    model whose entities are learnt from fully annotated NER data)."""
+    model whose entities are learnt from fully annotated NER data): the ``bio`` head learns their
+    annotated entities and the words next to them, never that the other words are no entity."""
     if len(graphs) != len(posts):
         raise InvalidInputError(f"{len(posts)} posts but {len(graphs)} text graphs")
     if scene_graphs is not None and len(scene_graphs) != len(posts):
@@ -110,7 +111,7 @@ class Batch:
     pair_weights: Tensor | None = None  # [P, n, n] cells voted over for each given pair
     pair_labels: Tensor | None = None  # [P] 0 = none
     bio_tags: Tensor | None = None  # [B, n] bio head targets
-    bio_mask: Tensor | None = None  # [B, n] words whose tags are trained (entities_known posts)
+    bio_mask: Tensor | None = None  # [B, n] words whose tags are trained (see partial_mask)
     scene_graphs: list[Any] = field(default_factory=list)
     scene: Any = None  # graphie.alignment.SceneBatch when an alignment is configured
 
@@ -242,14 +243,25 @@ class Collator:
                                              for ex, k in zip(batch.examples, kept)])
         if cfg.head == "bio":
             batch.bio_tags = torch.tensor([spans_to_bio(ex.entities, cfg.entity_types, n) for ex in batch.examples])
-            known = torch.tensor([ex.entities_known for ex in batch.examples]).view(B, 1)
-            batch.bio_mask = batch.word_mask & known
+            batch.bio_mask = batch.word_mask & torch.stack(
+                [torch.ones(n, dtype=torch.bool) if ex.entities_known else partial_mask(ex.entities, n)
+                 for ex in batch.examples])
         if cfg.task == "jmere":
             batch.relation_targets = torch.stack(
                 [encode_relations(ex.relations, cfg.relation_labels, n, cfg.relation_cells) for ex in batch.examples])
             pair_ok = batch.word_mask.unsqueeze(1) & batch.word_mask.unsqueeze(2)
             known = torch.tensor([ex.relations_known for ex in batch.examples]).view(B, 1, 1)
             batch.relation_mask = pair_ok & ~torch.eye(n, dtype=torch.bool).unsqueeze(0) & known
+
+
+def partial_mask(entities: Sequence[EntityTuple], n: int) -> Tensor:
+    """``[n]`` bool: the words of partially annotated entities and the word on each side of them
+    (surely not inside that entity): what a post annotating only some entities can teach about
+    their spans and types, without teaching that an unannotated name is no entity."""
+    mask = torch.zeros(n, dtype=torch.bool)
+    for s, e, _ in entities:
+        mask[max(0, s - 1):min(n, e + 1)] = True
+    return mask
 
 
 def _clip(span: EntityTuple, kept: int) -> tuple[int, int]:
