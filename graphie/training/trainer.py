@@ -15,8 +15,8 @@ a JSON object of scene graphs keyed by image file name). ``data["extra"]`` lists
 sets, each a data section of its own (``format``, ``train``, ``captions``, ``scene``,
 ``max_train``); with
 ``"entities_only": true`` its posts teach entities but not relations (NER data in a joint model),
-with ``"relations_only": true`` relations but not entities (JMERE, which annotates only the
-entities that take part in a relation, beside fully annotated NER data).
+with ``"relations_only": true`` relations, and entities only partially (JMERE annotates only the
+entities that take part in a relation; see :func:`graphie.training.batching.partial_mask`).
 ``"image_context": true`` appends the scene graph's words (caption, OCR text, object labels and
 tags) to each post's ``context`` (image as text, ITA style).
 
@@ -89,7 +89,7 @@ class DataConfig(StrictConfig):
     scene_graphs: str | None = None
     other_as_misc: bool = True
     entities_only: bool = False  # extra sets: teach entities, not relations
-    relations_only: bool = False  # teach relations, not entities (JMERE beside full NER data)
+    relations_only: bool = False  # entities annotated only inside relations (JMERE): partial entity loss
     image_context: bool = False  # the scene graph's words as the post's context
     max_train: int | None = Field(None, ge=1)
     extra: list["DataConfig"] = Field(default_factory=list)
