@@ -19,6 +19,7 @@ import numbers
 import os
 import sys
 import threading
+import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -107,7 +108,9 @@ def quantize_encoder(model: "GraphieModel") -> None:
 
     if model.device.type != "cpu":
         raise InvalidInputError(f"quantize=True is for CPU inference; the model is on {model.device}")
-    model.encoder.model = quantize_dynamic(model.encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
+    with warnings.catch_warnings():  # torch marks torch.ao.quantization deprecated; it still works in 2.13
+        warnings.simplefilter("ignore", DeprecationWarning)
+        model.encoder.model = quantize_dynamic(model.encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 class Extractor:

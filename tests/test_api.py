@@ -203,3 +203,12 @@ def test_extractor_is_callable_saves_and_reloads(extractor, tmp_path):
     again = graphie.load(tmp_path / "saved", detector="caption")(text)
     assert [(e.key, round(e.score, 4)) for e in again.entities] == [(e.key, round(e.score, 4)) for e in one.entities]
     assert "Extractor(task='jmere'" in repr(extractor) and len(repr(one)) < 300
+
+
+def test_quantize_makes_the_encoder_int8_and_still_extracts(model_dir):
+    ex = graphie.load(model_dir, detector="caption", quantize=True)
+    modules = list(ex.model.encoder.model.modules())
+    assert not any(type(m) is torch.nn.Linear for m in modules)
+    assert sum(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in modules) >= 6 * 6  # 6 per layer
+    result = ex.extract("Obama and Michelle at the White House")
+    assert result.tokens[0] == "Obama"
