@@ -7,7 +7,9 @@ refreshed by hand (``--long``) and never run here.
 """
 
 import importlib.util
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,23 @@ sys.modules[_spec.name] = tool  # dataclasses look their module up
 _spec.loader.exec_module(tool)
 
 PAGES = [page for page in tool.pages() if tool.blocks(page)]
+
+
+@pytest.fixture(scope="module")
+def stale_blocks(request):
+    """The stale blocks of every page selected in this session, run two at a time (each page in
+    its own interpreter, so one page uses the second core while the other imports or loads models)."""
+    selected = [item.callspec.params["page"] for item in request.session.items
+                if item.originalname == "test_shown_output_is_what_the_command_prints"]
+    results = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(2, os.cpu_count() or 1))) as pool:
+        futures = {page: pool.submit(tool.stale, page, {"slow"}) for page in selected}
+    for page, future in futures.items():
+        try:
+            results[page] = future.result()
+        except Exception as exc:  # noqa: BLE001  (raised again in the page's own test)
+            results[page] = exc
+    return results
 
 
 def test_every_output_block_is_marked():
@@ -34,8 +53,10 @@ def test_every_output_block_is_marked():
         for page in PAGES
     ],
 )
-def test_shown_output_is_what_the_command_prints(page):
-    problems = tool.stale(page, {"slow"})
+def test_shown_output_is_what_the_command_prints(page, stale_blocks):
+    problems = stale_blocks[page]
+    if isinstance(problems, Exception):
+        raise problems
     assert not problems, "\n\n".join(problems) + "\n\nif the change is intended: python tools/refresh_doc_outputs.py"
 
 
