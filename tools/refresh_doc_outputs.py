@@ -27,9 +27,9 @@ line runs in-process) and the lines up to the next ``$ `` line are its output. A
 block is executed (all marked snippets of a page share one namespace, in page order) and its
 output goes into the ``text`` block right after it; with no such block it must print nothing.
 A page's blocks run in order in a fresh interpreter, in a scratch folder that mirrors the
-repository (``examples``, ``configs``, ``benchmarks``, ``tools`` and ``graphie`` linked in, and
-``../shared`` beside it), so relative paths read as in the docs and nothing is written into the
-repository. Options, space-separated after ``doc-output:``:
+repository (``examples``, ``configs``, ``benchmarks``, ``tools``, ``graphie`` and ``parsers``
+linked in, ``../shared`` beside it), so relative paths read as in the docs and nothing is
+written into the repository. Options, space-separated after ``doc-output:``:
 
 - ``needs=PATH[,PATH]``: skip the block when a path (from the repository root) is missing, e.g.
   benchmark data that is not shipped;
