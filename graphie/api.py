@@ -371,7 +371,7 @@ class Extractor:
                 continue
             try:
                 scene = fut.result() if fut is not None else None
-            except GraphieError as exc:
+            except Exception as exc:  # noqa: BLE001 - a detector's own failure on one image must not stop the batch
                 field = "image" if isinstance(exc, ImageError) or item.image is not None else "caption"
                 outcomes[i] = ErrorRecord.from_exception(item.id, exc, field)
                 continue
