@@ -48,7 +48,7 @@ class StrictConfig(BaseModel):
 
         Raises:
             InvalidInputError: ``d`` is not an object, has an unknown key or a wrong value
-            (the message names each key's path under ``where``).
+                (the message names each key's path under ``where``).
         """
         if not isinstance(d, dict):
             raise InvalidInputError(f"{where or cls.__name__} must be a JSON object, got {type(d).__name__}")
