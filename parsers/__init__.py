@@ -1,2 +1,2 @@
-"""Parsers that turn a post's text into a :class:`TextGraph` (spaCy dependency parse) and
-its image or caption into a :class:`SceneGraph` (objects, boxes, predicates)."""
+"""Parsers that turn a post's text into a :class:`~parsers.text.TextGraph` (spaCy dependency
+parse) and its image or caption into a :class:`~parsers.scene.SceneGraph` (objects, boxes, predicates)."""

@@ -60,7 +60,7 @@ def _add(sample: Post, relation: Relation) -> None:
 
 
 def jmere_from_mnre(posts: list[Post], eega_compatible: bool = False) -> list[Post]:
-    """JMERE samples from MNRE posts (as :func:`read_mnre` returns them, one relation each).
+    """JMERE samples from MNRE posts (as :func:`~graphie.datasets.mnre.read_mnre` returns them, one relation each).
 
     By default every sentence (same tokens and image) gives one sample holding all its
     non-``None`` relations, in order of first appearance. ``eega_compatible=True`` reproduces

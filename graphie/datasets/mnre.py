@@ -20,6 +20,7 @@ from ._io import iter_lines
 __all__ = ["MNRE_ENTITY_TYPE", "MNRE_NONE", "parse_mnre_label", "read_mnre"]
 
 MNRE_NONE = "None"
+"""The no-relation label of MNRE lines."""
 #: MNRE gives entity spans but no entity types as input
 MNRE_ENTITY_TYPE = "ENT"
 _LABEL = re.compile(r"^/([a-z]+)/([a-z]+)/([A-Za-z_]+)$")

@@ -67,7 +67,7 @@ def read_twitter(
 ) -> list[Post]:
     """One :class:`Post` per tweet: ``id`` = the IMGID, ``image`` = IMGID + ``".jpg"``, gold
     ``entities`` from the BIO tags (PER/LOC/ORG/MISC, or OTHER if ``other_as_misc=False``) and,
-    when ``captions`` (image file name -> caption, see :func:`read_captions`) is given, the
+    when ``captions`` (image file name -> caption, see :func:`~graphie.datasets.captions.read_captions`) is given, the
     image's caption (``None`` if the file has none for that image)."""
     path = Path(path)
     posts: list[Post] = []
