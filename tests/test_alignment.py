@@ -338,7 +338,7 @@ def test_routed_contrast_prefers_the_own_image_and_warms_up():
     own = module(text, tm, ta, objects, om, oa).loss.item()
     swapped = module(text, tm, ta, objects.roll(1, 0), om, oa).loss.item()  # every post gets another post's image
     assert own < swapped
-    warm = alignments.create("routed", dim=D, warmup_steps=4)
+    warm = alignments.create("routed", dim=D, contrast_weight=1.0, alpha=1.0, warmup_steps=4)
     warm.load_state_dict(module.state_dict())
     losses = [warm(text, tm, ta, objects, om, oa).loss.item() for _ in range(5)]
     assert losses[0] == pytest.approx(own / 4, rel=1e-4) and losses[3] == pytest.approx(own, rel=1e-4) == losses[4]
