@@ -198,23 +198,22 @@ def setup_batch_posts(folder: Path) -> None:
         b'{"id": "p5", "text": "bad \xff bytes"}',
         b'{"id": "p6", "text":',
         b'{"id": "p4", "text": "Messi and Ronaldo before the Barcelona match", "image": "missing.jpg"}',
+        b'{"id": 8, "txet": "Serena Williams wins in Melbourne"}',
     ]
     (folder / "posts.jsonl").write_bytes(b"\n".join(lines) + b"\n")
 
 
 def trim_results(line: str) -> str:
-    """One extract-file output line with its result cut to text, tokens and the first entity."""
+    """One extract-file output record with its entities cut to the first."""
     try:
         record = json.loads(line)
     except json.JSONDecodeError:
         return line
-    if not isinstance(record, dict) or "result" not in record:
+    if not isinstance(record, dict) or len(record.get("entities") or []) < 2:
         return line
-    r = record["result"]
-    head = json.dumps({"id": record["id"], "result": {"text": r["text"], "tokens": r["tokens"]}})[:-2]
-    first = json.dumps(r["entities"][0]) + (", ..." if len(r["entities"]) > 1 else "") if r["entities"] else ""
-    relations = "[...]" if r["relations"] else "[]"
-    return f'{head}, "entities": [{first}], "relations": {relations}, ...}}}}'
+    head = json.dumps({k: record[k] for k in ("id", "line")})[:-1]
+    rest = json.dumps({k: v for k, v in record.items() if k not in ("id", "line", "entities")})[1:]
+    return f'{head}, "entities": [{json.dumps(record["entities"][0])}, ...], {rest}'
 
 
 SETUPS = {"batch-posts": setup_batch_posts}
