@@ -123,9 +123,9 @@ class Extractor:
         detector_options: options for the named detector's constructor.
         cache_dir: where to cache image scene graphs on disk (keyed by image content).
         image_workers: threads parsing images in :meth:`extract_many`.
-        relation_threshold: least score a relation needs to be reported; 0 (the default) keeps
-            every relation whose vote beats None. Higher values trade recall for precision (see
-            the model card for the default model's validation figures at several thresholds).
+        relation_threshold: least score a relation needs to be reported; ``None`` (the default)
+            takes the model's own, chosen on validation for a shipped model (see its model card);
+            0 keeps every relation whose vote beats None. Higher values trade recall for precision.
         overlap: words shared by consecutive windows of a post longer than the encoder reads at once.
     """
 
@@ -137,7 +137,7 @@ class Extractor:
         detector_options: dict[str, Any] | None = None,
         cache_dir: str | os.PathLike | None = None,
         image_workers: int = 2,
-        relation_threshold: float = 0.0,
+        relation_threshold: float | None = None,
         overlap: int = DEFAULT_OVERLAP,
     ):
         from parsers.text import TextParser
@@ -148,7 +148,8 @@ class Extractor:
         self.detector_options = dict(detector_options or {})
         self.cache_dir = cache_dir
         self.image_workers = check_count("image_workers", image_workers)
-        self.relation_threshold = check_fraction("relation_threshold", relation_threshold)
+        self.relation_threshold = (None if relation_threshold is None
+                                   else check_fraction("relation_threshold", relation_threshold))
         self.overlap = check_count("overlap", overlap, least=0)
         self._detector_instance = None
         self._lock = threading.Lock()

@@ -35,8 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--model", default="default", help="shipped model name or saved model folder (default: default)")
     common.add_argument("--detector", default="default", help="scene-graph backend for images (default: default)")
     common.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when available)")
-    common.add_argument("--relation-threshold", type=_fraction, default=0.0,
-                        help="least score a relation needs to be reported (default 0: any whose vote beats None)")
+    common.add_argument("--relation-threshold", type=_fraction, default=None,
+                        help="least score a relation needs to be reported (default: the model's own, chosen on validation; 0: any whose vote beats None)")
     common.add_argument("--quantize", action="store_true",
                         help="dynamic int8 encoder on CPU (about 1.7x faster; validation F1 about 2 points lower)")
 

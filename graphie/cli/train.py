@@ -31,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("model", help="model folder written by `graphie train`, or a shipped model name (default)")
     e.add_argument("--task", required=True, choices=["mnre", "jmere", "twitter"])
     e.add_argument("--data", required=True, help="gold data file")
-    e.add_argument("--relation-threshold", type=float, default=0.0,
-                   help="least score a decoded relation needs (default 0: any relation whose vote beats None)")
+    e.add_argument("--relation-threshold", type=float, default=None,
+                   help="least score a decoded relation needs (default: the model's own, chosen on validation; 0: any whose vote beats None)")
     e.add_argument("--format", help="data format (default: mnre->mnre, jmere->jmere_from_mnre, twitter->twitter)")
     e.add_argument("--images", help="folder of the posts' images (image scene graphs, when the model aligns them)")
     e.add_argument("--captions", help="captions file (image file name :caption)")

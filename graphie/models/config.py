@@ -98,6 +98,7 @@ class ModelConfig(StrictConfig):
     entity_types: list[str] = Field(default_factory=list)
     relation_labels: list[str] = Field(default_factory=list)
     none_label: str = "None"
+    relation_threshold: float = Field(0.0, ge=0.0, le=1.0)  # decoding default: least score a relation needs
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelConfig":

@@ -156,13 +156,14 @@ class GraphieModel(nn.Module):
     @torch.no_grad()
     def predict(self, posts: Sequence[Post], scene_graphs: Sequence[Any] | None = None, batch_size: int = 32,
                 graphs: Sequence[Any] | None = None, threshold: float = 0.5,
-                relation_threshold: float = 0.0) -> list[Extraction]:
+                relation_threshold: float | None = None) -> list[Extraction]:
         """Entities (word spans, character offsets, scores) and directed relations of each post.
 
         ``scene_graphs[i]`` is the image evidence of ``posts[i]`` (or ``None``); ``graphs`` are
         precomputed text graphs. ``threshold`` is the entity cells' probability cut;
         ``relation_threshold`` the least score a decoded relation needs (0: any relation whose
-        vote beats None). For task ``mnre`` the posts' given relations (head and tail entities)
+        vote beats None; ``None``: the model's ``config.relation_threshold``, chosen on validation
+        for a shipped model). For task ``mnre`` the posts' given relations (head and tail entities)
         are labelled, ``none_label`` included, one relation per given pair.
         """
         posts = list(posts)
@@ -196,8 +197,12 @@ class GraphieModel(nn.Module):
         return self.collator()(make_examples(posts, graphs, scene_graphs), with_targets=False)
 
     @torch.no_grad()
-    def predict_batch(self, batch: Any, threshold: float = 0.5, relation_threshold: float = 0.0) -> list[Extraction]:
-        """Run and decode one batch from :meth:`prepare` (in eval mode; bfloat16 autocast on CUDA)."""
+    def predict_batch(self, batch: Any, threshold: float = 0.5,
+                      relation_threshold: float | None = None) -> list[Extraction]:
+        """Run and decode one batch from :meth:`prepare` (in eval mode; bfloat16 autocast on CUDA);
+        ``relation_threshold=None`` takes the model's ``config.relation_threshold``."""
+        if relation_threshold is None:
+            relation_threshold = self.config.relation_threshold
         was_training = self.training
         if was_training:  # switching walks every submodule: about 1 ms, as much as a short post's head
             self.eval()

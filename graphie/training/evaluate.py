@@ -50,7 +50,7 @@ def prediction_record(gold: Post, pred: Extraction) -> dict[str, Any]:
 
 def evaluate(model: Any, posts: Sequence[Post], task: str | None = None, scene_graphs: Sequence[Any] | None = None,
              graphs: Sequence[Any] | None = None, batch_size: int = 32,
-             relation_threshold: float = 0.0) -> tuple[dict[str, Any], list[Extraction]]:
+             relation_threshold: float | None = None) -> tuple[dict[str, Any], list[Extraction]]:
     """Predict ``posts`` with ``model`` and score them; returns (scores, predictions)."""
     task = TASK_ALIASES.get(task or model.config.task)
     if not can_score(model.config.task, task):
