@@ -34,7 +34,8 @@ def small_model(tmp_path_factory) -> tuple[Path, str]:
 
 
 def test_every_example_is_tested():
-    tested = {"train_small.py", "parse_images_to_cache.py", "batch_extract.py", "draw.py", "quickstart.py"}
+    tested = {"train_small.py", "parse_images_to_cache.py", "batch_extract.py", "draw.py", "quickstart.py",
+              "synthetic_evidence.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -94,3 +95,21 @@ def test_quickstart_with_the_shipped_default_model(tmp_path):
     people = [line for line in lines if line.startswith("entity") and " PER " in line]
     assert any("'Eileen Collins'" in line for line in people)  # the astronaut, by name
     assert "scene graph: 0:image, 1:person" in out
+
+
+def test_synthetic_evidence_prints_each_names_evidence(tmp_path):
+    # A tiny routed model (48 posts, one epoch): the script's output, not the routing quality,
+    # which benchmarks/RESULTS_alignment.md measures on a full run.
+    from graphie.synthetic import write_synthetic
+    from graphie.training.trainer import train
+
+    write_synthetic(tmp_path / "data", train=48, valid=16, seed=0)
+    config = json.loads((EXAMPLES.parent / "configs" / "synthetic_routed.json").read_text())
+    config["data"].update(train=str(tmp_path / "data" / "train.json"), dev=str(tmp_path / "data" / "valid.json"),
+                          scene_graphs=str(tmp_path / "data" / "scene_graphs.json"))
+    config["training"].update(epochs=1, num_threads=2)
+    train(config, tmp_path / "model", progress=False)
+    out = run_example("synthetic_evidence.py", "--model", str(tmp_path / "model"), "--posts", "2", cwd=tmp_path)
+    person_lines = [line for line in out.splitlines() if "evidence:" in line]
+    assert all("relation:" in line and "(gold " in line for line in person_lines)
+    assert out.rstrip().splitlines()[-1].startswith("top evidence on the name's own person node: ")
