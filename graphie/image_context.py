@@ -1,5 +1,5 @@
 """Image as text (ITA's lesson, Wang et al., NAACL 2022): a scene graph written out as a short
-string for the encoder's auxiliary ``context=`` channel (:attr:`graphie.types.Post.context`),
+string for the encoder's auxiliary ``context=`` channel (``Post.context``, see :class:`graphie.types.Post`),
 which informs the tagger but never yields entities itself.
 
     from graphie.image_context import image_context

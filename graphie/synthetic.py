@@ -36,6 +36,7 @@ ROLES: dict[str, list[tuple[str, str]]] = {
     "reporter_for": [("microphone", "hold"), ("camera", "carry"), ("press badge", "wear")],
 }
 RELATIONS: tuple[str, ...] = tuple(ROLES)
+"""The relation labels of the synthetic benchmark: one per role a person can have in the picture."""
 DISTRACTORS: list[tuple[str, str]] = [("cap", "wear"), ("phone", "hold"), ("sunglasses", "wear"),
                                       ("cup", "hold"), ("backpack", "carry")]
 FIRST_NAMES = ["Maya", "Leo", "Ava", "Noah", "Zoe", "Omar", "Lena", "Ivan", "Nina", "Raj", "Sara", "Tom", "Yuki",

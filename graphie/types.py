@@ -195,8 +195,8 @@ class Post:
 class Extraction:
     """What a model found in a post: entities, directed relations, and the graphs behind them.
 
-    ``text_graph`` and ``scene_graph`` are the parsed :class:`parsers.TextGraph` and
-    :class:`parsers.SceneGraph` (``None`` when not computed, e.g. no image). A post longer than
+    ``text_graph`` and ``scene_graph`` are the parsed :class:`parsers.text.TextGraph` and
+    :class:`parsers.scene.SceneGraph` (``None`` when not computed, e.g. no image). A post longer than
     the encoder's sub-word budget is read in ``windows`` overlapping windows whose findings are
     merged; ``truncated`` is True when some of the text was nevertheless never read (a single
     word longer than the whole budget). ``warnings`` says when the result deserves less trust

@@ -49,7 +49,8 @@ class EEGAAlignment(Alignment):
         alpha (float): :math:`\alpha`, node vs edge weight (EEGA's 0.4).
         epsilon (float): :math:`\varepsilon` of the node plan (default 0.1).
         sinkhorn_iters (int): Sinkhorn iterations per plan (default 30).
-        gw_epsilon (float), gw_iters (int): entropic GW (default 0.02, 3 outer iterations).
+        gw_epsilon (float): entropic :math:`\varepsilon` of the GW plan (default 0.02).
+        gw_iters (int): GW outer iterations (default 3).
         dropout (float): attention and residual dropout (default 0.1).
 
     Shapes:

@@ -58,7 +58,8 @@ class RoutedAlignment(Alignment):
         epsilon (float): entropic :math:`\varepsilon` of the node plans (default 0.05).
         rho (float): marginal relaxation :math:`\rho` of the unbalanced node plans (default 0.5).
         sinkhorn_iters (int): scaling iterations per plan (default 30).
-        gw_epsilon (float), gw_iters (int): entropic GW (default 0.02, 3 outer iterations).
+        gw_epsilon (float): entropic :math:`\varepsilon` of the GW plan (default 0.02).
+        gw_iters (int): GW outer iterations (default 3).
         warmup_steps (int): :math:`s_0`, training steps over which :math:`\mathcal{L}_g` ramps
             up linearly from 0 (default 0: no warm-up).
         detach_states (bool): feed the loss's heads detached states (default True).

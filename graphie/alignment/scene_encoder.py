@@ -108,7 +108,7 @@ class SceneBatch:
 
     @property
     def adjacency(self) -> Tensor:
-        """[B, m, m] bool: objects joined by a predicate in either direction, no self loops."""
+        """Objects joined by a predicate in either direction, no self loops: a bool tensor ``[B, m, m]``."""
         adj = self.predicates > 0
         adj = adj | adj.transpose(1, 2)
         return adj & ~torch.eye(adj.shape[1], dtype=torch.bool, device=adj.device)
