@@ -1,7 +1,8 @@
 """Copy a trained model into the package as a shipped model, compactly.
 
     graphie train configs/default.json --output runs/default
-    python tools/ship_default_model.py runs/default graphie/pretrained/default
+    python benchmarks/sweep_relation_threshold.py runs/default      # pick the threshold on validation
+    python tools/ship_default_model.py runs/default graphie/pretrained/default --relation-threshold T
 
 Writes config.json, model.safetensors (only the weights that differ from the packaged encoder,
 in float16) and cooccurrence.json, plus training.json: the training summary (config, best
@@ -25,6 +26,8 @@ def main() -> int:
     ap.add_argument("trained", type=Path, help="model folder written by graphie train")
     ap.add_argument("target", type=Path, help="folder inside graphie/pretrained/")
     ap.add_argument("--check-posts", type=int, default=200, help="validation posts to compare (0: skip)")
+    ap.add_argument("--relation-threshold", type=float,
+                    help="decoding default to store, chosen on validation (benchmarks/sweep_relation_threshold.py)")
     args = ap.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -33,6 +36,8 @@ def main() -> int:
     from graphie.training.trainer import load_posts
 
     model = GraphieModel.from_pretrained(args.trained)
+    if args.relation_threshold is not None:
+        model.config.relation_threshold = args.relation_threshold
     if args.target.exists():
         shutil.rmtree(args.target)
     model.save_pretrained(args.target, compact=True)
