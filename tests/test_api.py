@@ -17,24 +17,7 @@ import graphie
 from graphie.api import PARSE_WINDOW
 from graphie.batch import ErrorRecord, finished, run_file
 from graphie.cli import main
-from graphie.models import GraphieModel
-from graphie.models.config import ModelConfig
 from parsers.scene import SceneGraph, SceneObject
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    config = ModelConfig(task="jmere", entity_types=["LOC", "MISC", "ORG", "PER"],
-                         relation_labels=["couple", "member_of"], pair_channels=["pos", "distance"])
-    folder = tmp_path_factory.mktemp("model")
-    GraphieModel(config).save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def extractor(model_dir):
-    return graphie.load(model_dir, detector="caption")
 
 
 def photo_bytes(size=(96, 64)) -> bytes:

@@ -9,12 +9,9 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 import graphie
 from graphie.cli import main
-from graphie.models import GraphieModel
-from graphie.models.config import ModelConfig
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs the ray extra: pip install 'graphie[ray]'")
 
@@ -24,16 +21,6 @@ def cluster():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    config = ModelConfig(task="jmere", entity_types=["LOC", "MISC", "ORG", "PER"],
-                         relation_labels=["couple", "member_of"], pair_channels=["pos", "distance"])
-    folder = tmp_path_factory.mktemp("model")
-    GraphieModel(config).save_pretrained(folder)
-    return folder
 
 
 LINES = [json.dumps({"id": i, "text": f"Obama and Michelle visit city {i} with Merkel"}).encode() for i in range(40)] + [
