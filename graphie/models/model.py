@@ -47,7 +47,9 @@ class ModelOutput:
 
 
 def _create_alignment(config: ModelConfig, dim: int) -> tuple[nn.Module | None, nn.Module | None]:
-    """The configured alignment and scene encoder; ``(None, None)`` for ``"none"``."""
+    """The configured alignment and scene encoder; ``(None, None)`` for ``"none"``: a text-only
+    model builds no scene encoder, so it neither stores its weights nor embeds scene labels per
+    batch (the registered ``none`` alignment is the pass-through for code that wants a module)."""
     if config.alignment == "none":
         return None, None
     from ..alignment import SceneEncoder  # registers the alignments
