@@ -6,15 +6,14 @@ One pydantic schema: unknown keys and wrong types are errors naming the key's pa
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InvalidInputError
 
-TASKS = ("jmere", "mnre", "ner")
-HEADS = ("grid", "bio", "marker")
-PAIR_CHANNELS = ("pos", "distance", "cooccurrence")
+PairChannel = Literal["pos", "distance", "cooccurrence"]
+PAIR_CHANNELS: tuple[str, ...] = get_args(PairChannel)
 
 
 def validation_message(where: str, exc: ValidationError) -> str:
@@ -80,7 +79,7 @@ class ModelConfig(StrictConfig):
     gnn_layers: int = Field(1, ge=0)
     gnn_heads: int = Field(4, ge=1)
     dep_label_dim: int = Field(100, ge=1)
-    pair_channels: list[Literal["pos", "distance", "cooccurrence"]] = Field(default_factory=lambda: list(PAIR_CHANNELS))
+    pair_channels: list[PairChannel] = Field(default_factory=lambda: list(PAIR_CHANNELS))
     pair_dim: int = Field(32, ge=1)
     max_distance: int = Field(8, ge=1)  # dependency distances >= this share one bucket
     grid_dim: int = Field(128, ge=1)

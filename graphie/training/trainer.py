@@ -36,7 +36,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -51,8 +51,10 @@ from .evaluate import evaluate
 
 log = logging.getLogger("graphie.train")
 
-DATA_FORMATS = ("mnre", "jmere", "jmere_from_mnre", "twitter", "pgim")
-SCENE_SOURCES = ("none", "caption", "image", "precomputed")
+DataFormat = Literal["mnre", "jmere", "jmere_from_mnre", "twitter", "pgim"]
+SceneSource = Literal["none", "caption", "image", "precomputed"]
+DATA_FORMATS: tuple[str, ...] = get_args(DataFormat)
+SCENE_SOURCES: tuple[str, ...] = get_args(SceneSource)
 
 
 class TrainingOptions(StrictConfig):
@@ -80,11 +82,11 @@ class TrainingOptions(StrictConfig):
 class DataConfig(StrictConfig):
     """The ``data`` section: which files, in which format, with which image evidence."""
 
-    format: Literal["mnre", "jmere", "jmere_from_mnre", "twitter", "pgim"]
+    format: DataFormat
     train: str | None = None
     dev: str | None = None
     captions: str | None = None
-    scene: Literal["none", "caption", "image", "precomputed"] = "none"
+    scene: SceneSource = "none"
     images: str | None = None
     scene_graphs: str | None = None
     other_as_misc: bool = True
@@ -246,17 +248,25 @@ def measure_step_seconds(model: Any, batches: Sequence[Any], amp: bool) -> float
     return float(np.median(times)) * 1.1  # the optimizer step and collation on top
 
 
-def _examples_for(posts: list[Post], spec: dict[str, Any], model_cfg: ModelConfig, base: Path | None,
-                  graphs: list[Any] | None = None) -> tuple[list[Any], list[Any], list[Any] | None]:
-    """(examples, text graphs, scene graphs) of one data section's posts."""
-    graphs = graphs if graphs is not None else parse_posts(posts)
+def _image_evidence(posts: list[Post], spec: dict[str, Any], model_cfg: ModelConfig,
+                    base: Path | None) -> list[Any] | None:
+    """The scene graphs of one data section's posts; with ``image_context`` also written, as
+    text, into each post's context."""
     scenes = _scenes(posts, spec, model_cfg.max_objects, base)
     if spec.get("image_context"):
         add_image_context(posts, scenes)
+    return scenes
+
+
+def _examples_for(posts: list[Post], spec: dict[str, Any], model_cfg: ModelConfig,
+                  base: Path | None) -> tuple[list[Any], list[Any]]:
+    """(examples, text graphs) of one data section's posts."""
+    graphs = parse_posts(posts)
+    scenes = _image_evidence(posts, spec, model_cfg, base)
     examples = make_examples(posts, graphs, scenes, merge_pairs=model_cfg.task == "mnre",
                              relations_known=not spec.get("entities_only", False),
                              entities_known=not spec.get("relations_only", False))
-    return examples, graphs, scenes
+    return examples, graphs
 
 
 def add_image_context(posts: Sequence[Post], scenes: Sequence[Any] | None) -> None:
@@ -301,14 +311,11 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                  model_cfg.task, model_cfg.head, len(train_posts), len(dev_posts), len(model_cfg.entity_types),
                  len(model_cfg.relation_labels), device)
         t0 = time.time()
-        examples, all_graphs, _ = _examples_for(train_posts, data, model_cfg, base)
-        all_graphs = list(all_graphs)
+        examples, all_graphs = _examples_for(train_posts, data, model_cfg, base)
         dev_graphs = parse_posts(dev_posts)
-        dev_scenes = _scenes(dev_posts, data, model_cfg.max_objects, base)
-        if data.get("image_context"):
-            add_image_context(dev_posts, dev_scenes)
+        dev_scenes = _image_evidence(dev_posts, data, model_cfg, base)
         for posts, spec in extra:
-            more, graphs, _ = _examples_for(posts, spec, model_cfg, base)
+            more, graphs = _examples_for(posts, spec, model_cfg, base)
             examples += more
             all_graphs += graphs
             log.info("extra training set %s: %d posts%s", spec.get("train"), len(posts),
