@@ -173,6 +173,15 @@ def test_scene_batch_collate():
         SceneBatch.collate(["not a graph"])
 
 
+def test_node_phrases_carry_the_most_probable_tags():
+    tagged = SceneGraph([SceneObject("image", tags={"lakeside": 0.6, "boathouse": 0.2}),
+                         SceneObject("person", 0.9, (0, 0, 10, 30), tags={"ballplayer": 0.5, "person": 0.9,
+                                                                            "jersey": 0.35, "sweatshirt": 0.31}),
+                         SceneObject("text", 0.8, (0, 0, 10, 5), text="FALCONS")])
+    assert SceneBatch.collate([tagged]).phrases[0] == ["image lakeside", "person ballplayer jersey", "text FALCONS"]
+    assert SceneBatch.collate([tagged], max_tags=0).phrases[0] == ["image", "person", "text FALCONS"]
+
+
 @pytest.mark.parametrize("mode", ["mega", "eega"])
 def test_gradients_reach_the_scene_encoder(mode):
     torch.manual_seed(0)

@@ -1,6 +1,7 @@
 """Scene-graph encoder: object nodes → states in the text encoder's space.
 
-Node input = text embedding of the label (+ OCR text) + box-geometry projection + region-feature
+Node input = text embedding of the node's phrase (label, its ImageNet tags, OCR text; see
+:func:`phrase`) + box-geometry projection + region-feature
 projection (when the detector gave one); then EEGA's attribute transformer over the object graph
 with predicate embeddings added to keys and values (its own weights, not the text side's).
 """
@@ -13,12 +14,27 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from parsers.scene import PREDICATES, SceneGraph, predicate_id
+from parsers.scene import PREDICATES, SceneGraph, SceneObject, predicate_id
 
 from ..errors import InvalidInputError
 from ..models.attribute import AttributeTransformer
 
 GEOMETRY_DIM = 8  # x0, y0, x1, y1, width, height, area, has_box
+#: Least probability of an ImageNet tag written into a node's phrase (as in :func:`graphie.image_context.image_context`).
+MIN_TAG_PROBABILITY = 0.3
+
+
+def phrase(obj: SceneObject, max_tags: int = 2) -> str:
+    """The words a node is embedded from: its label, its ``max_tags`` most probable tags with
+    probability at least :data:`MIN_TAG_PROBABILITY` not already in the label, then its OCR text
+    (``"person ballplayer"``, ``"image lakeside"``, ``"text FALCONS"``). The text side aligns to
+    these words, so a crop tagged "ballplayer" can meet "player" in the post."""
+    tags = sorted(((p, t) for t, p in (obj.tags or {}).items() if p >= MIN_TAG_PROBABILITY and t != obj.label),
+                  key=lambda pt: (-pt[0], pt[1]))
+    words = [obj.label, *(t for _, t in tags[:max_tags])]
+    if obj.text:
+        words.append(obj.text)
+    return " ".join(words)
 
 
 def kept_objects(graph: SceneGraph, max_objects: int) -> list[int]:
@@ -35,7 +51,7 @@ def kept_objects(graph: SceneGraph, max_objects: int) -> list[int]:
 class SceneBatch:
     """Padded tensors for a batch of scene graphs (``m`` = the largest graph kept)."""
 
-    phrases: list[list[str]]  # per graph, per object: label, plus " " + OCR text when read
+    phrases: list[list[str]]  # per graph, per object: its phrase (label, tags, OCR text)
     boxes: Tensor  # [B, m, 4] (x0, y0, x1, y1) in [0, 1]; zeros where has_box is False
     has_box: Tensor  # [B, m] bool
     features: Tensor | None  # [B, m, F] region features (zeros where absent) or None
@@ -46,12 +62,13 @@ class SceneBatch:
     mask: Tensor  # [B, m] bool, real objects
 
     @classmethod
-    def collate(cls, graphs: Sequence[SceneGraph | None], max_objects: int = 10) -> "SceneBatch":
+    def collate(cls, graphs: Sequence[SceneGraph | None], max_objects: int = 10, max_tags: int = 2) -> "SceneBatch":
         """Pad a list of scene graphs (``None`` = a post without image) into one batch.
 
         Each graph keeps its whole-image node plus its ``max_objects`` highest-scoring objects
         (:meth:`SceneGraph.top`). Boxes are divided by the image size (or, when unknown, by the
-        largest coordinate in the graph).
+        largest coordinate in the graph). Each node's phrase keeps at most ``max_tags`` tags
+        (:func:`phrase`).
         """
         kept = []
         for i, g in enumerate(graphs):
@@ -72,7 +89,7 @@ class SceneBatch:
         for b, g in enumerate(kept):
             k = len(g)
             mask[b, :k] = True
-            phrases.append([o.label if not o.text else f"{o.label} {o.text}" for o in g.objects])
+            phrases.append([phrase(o, max_tags) for o in g.objects])
             raw = [o.box if o.box is not None else None for o in g.objects]
             if k and raw[0] is None and g.width and g.height:
                 raw[0] = (0.0, 0.0, float(g.width), float(g.height))
@@ -123,7 +140,7 @@ def geometry(boxes: Tensor, has_box: Tensor) -> Tensor:
 
 
 class SceneEncoder(nn.Module):
-    """``v_i = AttrTransformer(LN(E_text(label_i + ocr_i) + W_g geom_i + W_f feat_i))`` over the predicate graph."""
+    """``v_i = AttrTransformer(LN(E_text(phrase_i) + W_g geom_i + W_f feat_i))`` over the predicate graph."""
 
     def __init__(self, dim: int, feature_dim: int = 1280, num_layers: int = 1, heads: int = 4,
                  edge_dim: int = 100, dropout: float = 0.1):

@@ -93,6 +93,7 @@ class ModelConfig(StrictConfig):
     alignment_options: dict[str, Any] = Field(default_factory=dict)
     scene_options: dict[str, Any] = Field(default_factory=dict)
     max_objects: int = Field(10, ge=1)
+    scene_tags: int = Field(2, ge=0)  # ImageNet tags (p >= 0.3) added to each object's phrase; 0: labels only
     graph_loss_weight: float = Field(0.6, ge=0.0)  # EEGA's lambda
     entity_types: list[str] = Field(default_factory=list)
     relation_labels: list[str] = Field(default_factory=list)

@@ -156,7 +156,7 @@ class Collator:
         if cfg.alignment != "none":
             from graphie.alignment import SceneBatch
 
-            batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects)
+            batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects, cfg.scene_tags)
         if cfg.task == "mnre":
             self._pairs(batch, kept, with_targets)
         if with_targets:
