@@ -82,7 +82,7 @@ class FaceDetector:
 
     ``__call__(image)`` scans the whole image scaled to at most ``max_side`` pixels (about
     130–230 ms of one core at 480–640 px); ``within(image, boxes)`` scans only the upper part
-    of each given person box (a few ms each), which is what the default detector does.
+    of the largest given person boxes (10-20 ms each), which is what the default detector does.
     """
 
     def __init__(self, cascade: str = "haarcascade_frontalface_alt2.xml", min_neighbors: int = 5,
@@ -130,17 +130,21 @@ class FaceDetector:
     def __call__(self, image: Image.Image) -> list[SceneObject]:
         return self._scan(image, (0, 0, image.width, image.height), self.max_side, self.min_size)
 
-    def within(self, image: Image.Image, boxes: list, max_boxes: int = 5, region_side: int = 224) -> list[SceneObject]:
-        """Faces in the top 60% of each of (at most ``max_boxes``) person boxes, each widened
+    def within(self, image: Image.Image, boxes: list, max_boxes: int = 3, region_side: int = 224,
+               min_fraction: float = 0.15) -> list[SceneObject]:
+        """Faces in the top 60% of each of the ``max_boxes`` largest person boxes, each widened
         by 10% (a head can stick out of a tight box) and scaled to at most ``region_side``
-        pixels; faces of at least 1/8 of the region's shorter side. (224 px found the same
-        faces as 320 on the MNRE samples and the astronaut photo, at half the cost.)"""
+        pixels; faces of at least ``min_fraction`` of the region's shorter side. The search
+        costs about 10-20 ms a region; the smallest faces cost the most (the cascade's finest
+        scales) and are the least reliable. (224 px found the same faces as 320 on the MNRE
+        samples and the astronaut photo, at half the cost; see ``benchmarks/bench_image_parser.py``.)"""
+        largest = sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))[:max_boxes]
         faces: list[SceneObject] = []
-        for b in boxes[:max_boxes]:
+        for b in largest:
             pad = 0.1 * (b[2] - b[0])
             region = clip_box((b[0] - pad, b[1] - pad, b[2] + pad, b[1] + 0.6 * (b[3] - b[1])), image.width, image.height)
             if region is not None:
-                faces += self._scan(image, region, region_side, 0.125)
+                faces += self._scan(image, region, region_side, min_fraction)
         return nms(faces, 0.3)
 
 
@@ -193,12 +197,15 @@ class DefaultDetector:
 
     Stages, in order: ``objects`` (the 80 COCO classes, :class:`CocoSSD`, at
     ``object_threshold``), ``person`` (the person-only SSDLite at ``person_threshold``, run
-    only when ``objects`` found a person; its people and the COCO model's are merged by
+    only when ``objects`` found a person: it adds the people the COCO model merges or misses in
+    groups and crowds, and its tighter boxes let the face search find faces the COCO boxes
+    hide (the singer of the MNRE samples); its people and the COCO model's are merged by
     non-maximum suppression and group boxes dropped, see :func:`drop_group_boxes`;
     ``persons=False`` skips it), ``face`` and ``ocr``.
-    ``faces``: ``"persons"`` (default) looks for frontal faces in the upper part of each
-    detected person, ``"full"`` scans the whole image (also finds faces whose body the
-    person detectors missed, at about 150 ms more and more false faces), ``False`` none.
+    ``faces``: ``"persons"`` (default) looks for frontal faces in the upper part of the three
+    largest detected people (:meth:`FaceDetector.within`), ``"full"`` scans the whole image
+    (also finds faces whose body the person detectors missed, at about 150 ms more and more
+    false faces), ``False`` none.
     ``ocr``: ``"fast"`` (default) reads text at 480 px, ``"full"`` at full resolution,
     ``False`` skips OCR. ``threads`` caps onnxruntime's threads per model.
     """
