@@ -3,12 +3,14 @@
 Each post names two people and a team in a sentence that says nothing about their roles
 ("Maya Ortiz and Leo at the Falcons game tonight"). Each person's relation to the team
 (``member_of``, ``fan_of``, ``coach_of``, ``reporter_for``) is drawn uniformly and independently,
-and shows only in the image's scene graph: the person node (label ``person``, OCR text = the name
-on their badge or shirt, so alignment has something to match) wears or holds the objects of their
-role (a jersey and a ball, a scarf and a flag, a clipboard and a whistle, a microphone and a
-camera), next to distractor objects any role may have. A text-only model can find the entities
-but must guess the relations (chance: 1 in 4); a model that aligns each name with its person node
-and reads that node's neighbourhood can get them all.
+and shows only in the image's scene graph, written in the default image parser's vocabulary:
+the person node (label ``person``, OCR text = the name on their badge or shirt, so alignment has
+something to match, and an ImageNet crop tag of their role such as "ballplayer" or "microphone")
+is holding, wearing or carrying two COCO objects of their role (a sports ball and a baseball bat,
+an umbrella and a backpack, a tie and a book, a cell phone and a laptop), next to distractor
+objects any role may have; the two people stand beside each other, the team's name is an OCR
+text line. A text-only model can find the entities but must guess the relations (chance: 1 in
+4); a model that aligns each name with its person node and reads that node can get them all.
 
     from graphie.synthetic import make_synthetic, write_synthetic
     samples = make_synthetic(1000, seed=0)  # [(Post, SceneGraph), ...]
@@ -28,17 +30,25 @@ from parsers.scene import IMAGE_LABEL, SceneEdge, SceneGraph, SceneObject
 from .errors import InvalidInputError
 from .types import Entity, Post, Relation, Span
 
-# role -> (objects the person wears or holds, predicate); two of them appear per person
+# role -> (COCO objects the person holds, wears or carries, with the image parser's predicate);
+# two of them appear per person
 ROLES: dict[str, list[tuple[str, str]]] = {
-    "member_of": [("jersey", "wear"), ("ball", "hold"), ("cleats", "wear")],
-    "fan_of": [("scarf", "wear"), ("flag", "hold"), ("foam finger", "wear")],
-    "coach_of": [("clipboard", "hold"), ("whistle", "wear"), ("tracksuit", "wear")],
-    "reporter_for": [("microphone", "hold"), ("camera", "carry"), ("press badge", "wear")],
+    "member_of": [("sports ball", "holding"), ("baseball bat", "holding"), ("baseball glove", "holding")],
+    "fan_of": [("umbrella", "holding"), ("backpack", "wearing"), ("bottle", "holding")],
+    "coach_of": [("tie", "wearing"), ("book", "holding"), ("suitcase", "carrying")],
+    "reporter_for": [("cell phone", "holding"), ("laptop", "holding"), ("handbag", "carrying")],
 }
 RELATIONS: tuple[str, ...] = tuple(ROLES)
 """The relation labels of the synthetic benchmark: one per role a person can have in the picture."""
-DISTRACTORS: list[tuple[str, str]] = [("cap", "wear"), ("phone", "hold"), ("sunglasses", "wear"),
-                                      ("cup", "hold"), ("backpack", "carry")]
+#: role -> ImageNet classes (readable names) a crop of the person is tagged with; one per person
+ROLE_TAGS: dict[str, tuple[str, ...]] = {
+    "member_of": ("ballplayer", "football helmet"),
+    "fan_of": ("jersey", "sweatshirt"),
+    "coach_of": ("whistle", "suit"),
+    "reporter_for": ("microphone", "reflex camera"),
+}
+DISTRACTORS: list[tuple[str, str]] = [("cup", "holding"), ("wine glass", "holding"), ("hot dog", "holding"),
+                                      ("frisbee", "holding")]
 FIRST_NAMES = ["Maya", "Leo", "Ava", "Noah", "Zoe", "Omar", "Lena", "Ivan", "Nina", "Raj", "Sara", "Tom", "Yuki",
                "Ben", "Lucia", "Amir", "Chloe", "Diego", "Emma", "Felix", "Grace", "Hugo", "Iris", "Jonas", "Kira",
                "Liam", "Mila", "Nico", "Olga", "Pablo", "Rosa", "Sven", "Tara", "Uma", "Victor", "Wen", "Ximena",
@@ -83,8 +93,9 @@ def _fill(template: str, slots: dict[str, list[str]]) -> tuple[list[str], dict[s
 
 
 def _scene(rng: random.Random, people: list[tuple[str, str]], team: str, image_id: str) -> SceneGraph:
-    """Whole image, one person node per person (randomly placed), two role objects each, one
-    team logo and 0-2 distractors; predicates person --wear/hold--> object, left of/near."""
+    """Whole image, one person node per person (randomly placed, tagged with their role), two
+    role objects each, 0-2 distractors and the team's name as a text line; predicates
+    person --holding/wearing/carrying--> object and the two people beside each other."""
     objects = [SceneObject(IMAGE_LABEL, 1.0, (0.0, 0.0, float(WIDTH), float(HEIGHT)), source="synthetic")]
     edges: list[SceneEdge] = []
     order = list(range(len(people)))
@@ -96,7 +107,8 @@ def _scene(rng: random.Random, people: list[tuple[str, str]], team: str, image_i
         x0 = slot * slot_w + rng.uniform(10, 40)
         box = (x0, rng.uniform(60, 120), x0 + slot_w * 0.6, float(HEIGHT - rng.uniform(5, 30)))
         person_nodes[k] = len(objects)
-        objects.append(SceneObject("person", round(rng.uniform(0.8, 0.99), 3), box, "synthetic", text=name))
+        tags = {rng.choice(ROLE_TAGS[role]): round(rng.uniform(0.3, 0.8), 3)}
+        objects.append(SceneObject("person", round(rng.uniform(0.8, 0.99), 3), box, "synthetic", text=name, tags=tags))
     for k, (name, role) in enumerate(people):
         p = person_nodes[k]
         px0, py0, px1, py1 = objects[p].box
@@ -112,12 +124,10 @@ def _scene(rng: random.Random, people: list[tuple[str, str]], team: str, image_i
         edges.append(SceneEdge(p, predicate, len(objects)))
         objects.append(SceneObject(label, round(rng.uniform(0.5, 0.95), 3), (px0 + 5, py0 + 5, px0 + 45, py0 + 45),
                                    "synthetic"))
-    logo = len(objects)
-    objects.append(SceneObject("logo", round(rng.uniform(0.6, 0.9), 3), (250.0, 10.0, 390.0, 50.0), "synthetic",
+    objects.append(SceneObject("text", round(rng.uniform(0.6, 0.9), 3), (250.0, 10.0, 390.0, 50.0), "synthetic",
                                text=team))
     left, right = person_nodes[order[0]], person_nodes[order[-1]]
-    edges += [SceneEdge(left, "left of", right), SceneEdge(left, "near", right)]
-    edges += [SceneEdge(logo, "above", p) for p in person_nodes.values()]
+    edges += [SceneEdge(left, "beside", right), SceneEdge(right, "beside", left)]
     return SceneGraph(objects, edges, WIDTH, HEIGHT, image_id)
 
 
