@@ -23,8 +23,9 @@ from .tags import Tagger, get_tagger, tag_scene_graph, tagger_settings
 logger = logging.getLogger(__name__)
 
 #: Part of every cache key; raised whenever the same settings would give different graphs
-#: (2: COCO objects, ImageNet tags, label-aware predicates with ``k`` neighbours).
-GRAPH_VERSION = 2
+#: (2: COCO objects, ImageNet tags, label-aware predicates with ``k`` neighbours; 3: faces
+#: searched in the three largest people only).
+GRAPH_VERSION = 3
 
 _instances: dict[str, Any] = {}
 _instances_lock = threading.Lock()
