@@ -2,6 +2,8 @@
 issue-12 acceptance photos through ``graphie parse-image``."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,12 @@ def test_parse_image_cli_on_the_mnre_photos(capsys, name, label, tags):
     if tags:
         found = {t for o in graph["objects"] for t in o.get("tags", {})}
         assert tags & found, found
+
+
+def test_loading_the_tagger_prints_nothing():
+    """LiteRT's native "Created TensorFlow Lite XNNPACK delegate" line must not reach a user's stderr."""
+    code = ("from PIL import Image; from parsers.image.tags import EfficientNetLite3Tagger as T; "
+            "T().tag([Image.new('RGB', (64, 64))])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout == ""

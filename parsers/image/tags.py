@@ -11,8 +11,12 @@ keeps the ``top_k`` classes whose probability is at least ``threshold``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
 import threading
+from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -29,6 +33,22 @@ UNTAGGED_LABELS = frozenset({"face", "text"})
 MIN_CROP_SIDE = 32
 #: Each side of a crop is widened by this fraction of the box.
 CROP_MARGIN = 0.1
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null for the block: LiteRT's C++ runtime writes "INFO:
+    Created TensorFlow Lite XNNPACK delegate for CPU." there on every load, past Python's
+    ``sys.stderr`` and its logging settings. Used around loading only (a few ms)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 @runtime_checkable
@@ -73,8 +93,9 @@ class EfficientNetLite3Tagger:
             raise MissingDependencyError("the EfficientNet-Lite3 tagger needs LiteRT: `pip install ai-edge-litert==2.3.0`") from exc
         path = openpibo_model("efficientnet_lite3.tflite")
         try:
-            self.interpreter = Interpreter(model_path=path, num_threads=threads or 1)
-            self.interpreter.allocate_tensors()
+            with _native_stderr_silenced():
+                self.interpreter = Interpreter(model_path=path, num_threads=threads or 1)
+                self.interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as exc:
             raise ModelLoadError(f"LiteRT cannot load {path}: {exc}") from exc
         with open(openpibo_model("efficientnet_labels.txt"), encoding="utf-8") as f:
