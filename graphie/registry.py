@@ -1,4 +1,4 @@
-"""Component registries: detectors, taggers, encoders, alignments and heads are chosen by name.
+"""Component registries: detectors, taggers, encoders, alignments, heads and pair channels are chosen by name.
 
     @alignments.register("my_alignment")
     class MyAlignment(nn.Module): ...
@@ -16,5 +16,6 @@ from parsers.registry import Registry, detectors, taggers
 encoders: Registry = Registry("encoder")
 alignments: Registry = Registry("alignment")
 heads: Registry = Registry("head")
+pair_channels: Registry = Registry("pair channel")
 
-__all__ = ["Registry", "alignments", "detectors", "encoders", "heads", "taggers"]
+__all__ = ["Registry", "alignments", "detectors", "encoders", "heads", "pair_channels", "taggers"]

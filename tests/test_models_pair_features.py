@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from graphie.models.pair_features import NUM_PMI_BUCKETS, CooccurrenceStats, MultiChannelPairFeatures
@@ -50,3 +51,27 @@ def test_no_channels_gives_zero_pair_features():
     h2, pair = layer(h, torch.ones(1, 3, dtype=torch.bool), torch.zeros(1, 3, dtype=torch.long),
                      torch.zeros(1, 3, 3, dtype=torch.long), torch.zeros(1, 3, 3, dtype=torch.long))
     assert torch.equal(h2, h) and pair.abs().sum() == 0
+
+
+def test_channels_come_from_the_registry(monkeypatch):
+    from graphie.errors import UnknownComponentError
+    from graphie.models.pair_features import PairInputs
+    from graphie.registry import pair_channels
+
+    assert {"pos", "distance", "cooccurrence"} <= set(pair_channels.names())
+    monkeypatch.setattr(pair_channels, "_factories", dict(pair_channels._factories))  # registration undone after
+
+    @pair_channels.register("same_tag")
+    class SameTag(torch.nn.Embedding):  # a user's channel: do the two words share a POS tag?
+        def __init__(self, pair_dim, **_sizes):
+            super().__init__(2, pair_dim)
+
+        def forward(self, inputs: PairInputs):
+            return super().forward((inputs.pos.unsqueeze(2) == inputs.pos.unsqueeze(1)).long())
+
+    layer = MultiChannelPairFeatures(dim=8, channels=["distance", "same_tag"], num_pos=5, pair_dim=4)
+    _, pair = layer(torch.randn(1, 3, 8), torch.ones(1, 3, dtype=torch.bool), torch.tensor([[0, 1, 0]]),
+                    torch.zeros(1, 3, 3, dtype=torch.long), torch.zeros(1, 3, 3, dtype=torch.long))
+    assert pair.shape == (1, 3, 3, 4) and list(layer.embeddings) == ["distance", "same_tag"]
+    with pytest.raises(UnknownComponentError, match="known: .*pos"):
+        MultiChannelPairFeatures(dim=8, channels=["pos", "no_such_channel"], num_pos=5)

@@ -6,14 +6,14 @@ One pydantic schema: unknown keys and wrong types are errors naming the key's pa
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InvalidInputError
 
-PairChannel = Literal["pos", "distance", "cooccurrence"]
-PAIR_CHANNELS: tuple[str, ...] = get_args(PairChannel)
+#: The word-pair channels a model uses unless its config says otherwise (names in :data:`graphie.registry.pair_channels`).
+PAIR_CHANNELS: tuple[str, ...] = ("pos", "distance", "cooccurrence")
 
 
 def validation_message(where: str, exc: ValidationError) -> str:
@@ -79,7 +79,7 @@ class ModelConfig(StrictConfig):
     gnn_layers: int = Field(1, ge=0)
     gnn_heads: int = Field(4, ge=1)
     dep_label_dim: int = Field(100, ge=1)
-    pair_channels: list[PairChannel] = Field(default_factory=lambda: list(PAIR_CHANNELS))
+    pair_channels: list[str] = Field(default_factory=lambda: list(PAIR_CHANNELS))  # registry names, in order
     pair_dim: int = Field(32, ge=1)
     max_distance: int = Field(8, ge=1)  # dependency distances >= this share one bucket
     grid_dim: int = Field(128, ge=1)
@@ -109,6 +109,7 @@ class ModelConfig(StrictConfig):
             (not self.crf or self.head == "bio", "crf applies to the 'bio' head only"),
             (self.head != "bio" or self.task != "mnre", "head 'bio' tags entities: use it for task 'ner' or 'jmere'"),
             (self.none_label not in self.relation_labels, "relation_labels must not contain the none label"),
+            (len(set(self.pair_channels)) == len(self.pair_channels), "pair_channels names a channel twice"),
         ]
         for ok, message in checks:
             if not ok:

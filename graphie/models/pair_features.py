@@ -1,17 +1,29 @@
 """EEGA's multi-channel layer: word-pair matrices of POS pairs, dependency distance and
 co-occurrence (PMI), each embedded and used as a small graph convolution over the words,
-then combined by an MLP into one pair feature per grid cell."""
+then combined by an MLP into one pair feature per grid cell.
+
+Each channel is a component of the ``pair_channels`` registry (:mod:`graphie.registry`); the
+model config's ``pair_channels`` lists the names used, in order:
+
+    @pair_channels.register("my_channel")
+    class MyChannel(nn.Module):
+        def __init__(self, pair_dim: int, **sizes): ...
+        def forward(self, inputs: PairInputs) -> Tensor: ...  # [B, n, n, pair_dim]
+"""
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
 from collections import Counter
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Any, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from ..registry import pair_channels
 
 # PMI bucket edges; bucket 0 is "pair or word never seen in training"
 PMI_EDGES = (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0)
@@ -90,59 +102,129 @@ class CooccurrenceStats:
         return cls(int(d["doc_count"]), d["word_counts"], d["pair_counts"])
 
 
+@dataclass
+class PairInputs:
+    """What the channels read for a padded batch of ``B`` posts of at most ``n`` words."""
+
+    pos: Tensor  # [B, n] long: coarse POS tag ids
+    distance: Tensor  # [B, n, n] long: dependency-tree distance, -1 where unreachable
+    pmi: Tensor  # [B, n, n] long: PMI bucket ids (0 = unseen pair), see CooccurrenceStats.bucket_matrix
+
+
+@pair_channels.register("pos")
+class PosPairChannel(nn.Embedding):
+    """``E_pos(p_i, p_j)``: one vector per ordered pair of POS tags (a noun followed by a verb...)."""
+
+    def __init__(self, pair_dim: int, num_pos: int, **_sizes: int):  # _sizes: the other channels' sizes
+        super().__init__(num_pos * num_pos, pair_dim)
+        self.num_pos = num_pos
+
+    def forward(self, inputs: PairInputs) -> Tensor:  # -> [B, n, n, pair_dim]
+        return super().forward(inputs.pos.unsqueeze(2) * self.num_pos + inputs.pos.unsqueeze(1))
+
+
+@pair_channels.register("distance")
+class DistancePairChannel(nn.Embedding):
+    """``E_dist(min(d_ij, D)) + E_off(clip(j - i, ±K))``: tree distance (unreachable = D) plus the
+    signed word offset, which gives the pair its direction."""
+
+    def __init__(self, pair_dim: int, max_distance: int = 8, max_offset: int = 16, **_sizes: int):
+        super().__init__(max_distance + 1, pair_dim)
+        self.max_distance, self.max_offset = max_distance, max_offset
+        self.offset = nn.Embedding(2 * max_offset + 1, pair_dim)
+
+    def forward(self, inputs: PairInputs) -> Tensor:  # -> [B, n, n, pair_dim]
+        distance = inputs.distance
+        d = distance.clamp(min=0, max=self.max_distance)
+        d = torch.where(distance < 0, torch.full_like(d, self.max_distance), d)  # unreachable: far
+        idx = torch.arange(distance.shape[-1], device=distance.device)
+        offset = (idx.view(1, -1) - idx.view(-1, 1)).clamp(-self.max_offset, self.max_offset) + self.max_offset
+        return super().forward(d) + self.offset(offset).unsqueeze(0)
+
+
+@pair_channels.register("cooccurrence")
+class CooccurrencePairChannel(nn.Embedding):
+    """``E_pmi(b_ij)``: the bucket of the two words' post-level PMI in the training data
+    (:class:`CooccurrenceStats`; the model saves the statistics beside its weights)."""
+
+    def __init__(self, pair_dim: int, **_sizes: int):
+        super().__init__(NUM_PMI_BUCKETS, pair_dim)
+
+    def forward(self, inputs: PairInputs) -> Tensor:  # -> [B, n, n, pair_dim]
+        return super().forward(inputs.pmi)
+
+
 class MultiChannelPairFeatures(nn.Module):
-    """``P_ij = MLP([E_pos(p_i, p_j); E_dist(d_ij, j-i); E_pmi(b_ij)])`` and, per channel c,
-    a graph convolution ``h_i += W_o[ Σ_j softmax_j(w_c·E_c,ij) W_c h_j ]_c`` (``W_o`` zero-init)."""
+    r"""EEGA's multi-channel layer: word-pair channels as pair features and as graph convolutions
+    over the words (Yuan et al., "Joint Multimodal Entity-Relation Extraction Based on
+    Edge-enhanced Graph Alignment Network and Word-pair Relation Tagging", AAAI 2023).
+
+    .. math::
+        P_{ij} = \mathrm{GELU}\big(W_m [E_1(i, j); \dots; E_C(i, j)]\big)
+
+        a^c_{ij} = \operatorname{softmax}_j\big(w_c^\top P_{ij}\big),\qquad
+        h'_i = h_i + W_o \big[\textstyle\sum_j a^c_{ij} W_c h_j\big]_{c=1..C}
+
+    :math:`E_c` is channel :math:`c`'s embedding of the pair (``pair_channels`` registry: ``pos``,
+    ``distance``, ``cooccurrence``); :math:`W_o` starts at zero, so the layer starts as the identity
+    on the word states. :math:`P` is the pair feature the grid head reads.
+
+    Args:
+        dim (int): width of the word states.
+        channels (list[str]): registered channel names, in order (may be empty: no pair features).
+        num_pos (int): number of POS tag ids.
+        pair_dim (int): width of each channel's embedding and of :math:`P` (default 32).
+        max_distance (int): tree distances from this on share one bucket (default 8).
+        max_offset (int): word offsets are clipped to :math:`\pm` this (default 16).
+        dropout (float): after the mixing MLP (default 0.1).
+
+    Shapes:
+        - **h:** :math:`(B, n, d)`, **mask:** :math:`(B, n)` (True = real word)
+        - **pos:** :math:`(B, n)`, **distance**, **pmi:** :math:`(B, n, n)` (see :class:`PairInputs`)
+        - **output:** word states :math:`(B, n, d)` (padding unchanged); pair features
+          :math:`P` :math:`(B, n, n, p)` (zeros when there is no channel)
+
+    Deviations from the paper:
+        - EEGA passes each channel's embedding through its own graph convolution and combines
+          the results by an MLP; here the MLP mixes the channel embeddings first and each
+          channel's convolution weights are read from the mixed :math:`P` (one scalar per channel
+          and cell), so a channel's weights see the other channels' evidence (not measured
+          against the paper's order);
+        - the distance channel adds a signed word-offset embedding (direction; EEGA's distance
+          matrix is symmetric), needed by graphie's directed relation cells.
+    """
 
     def __init__(self, dim: int, channels: Sequence[str], num_pos: int, pair_dim: int = 32,
                  max_distance: int = 8, max_offset: int = 16, dropout: float = 0.1):
         super().__init__()
         self.channels = list(channels)
-        self.num_pos, self.max_distance, self.max_offset = num_pos, max_distance, max_offset
-        emb: dict[str, nn.Module] = {}
-        if "pos" in self.channels:
-            emb["pos"] = nn.Embedding(num_pos * num_pos, pair_dim)
-        if "distance" in self.channels:
-            emb["distance"] = nn.Embedding(max_distance + 1, pair_dim)
-            self.offset = nn.Embedding(2 * max_offset + 1, pair_dim)
-        if "cooccurrence" in self.channels:
-            emb["cooccurrence"] = nn.Embedding(NUM_PMI_BUCKETS, pair_dim)
-        self.embeddings = nn.ModuleDict(emb)
+        self.embeddings = nn.ModuleDict({
+            name: pair_channels.create(name, pair_dim=pair_dim, num_pos=num_pos, max_distance=max_distance,
+                                       max_offset=max_offset)
+            for name in self.channels
+        })
         k = max(len(self.channels), 1)
         self.out_dim = pair_dim
         self.mix = nn.Sequential(nn.Linear(k * pair_dim, pair_dim), nn.GELU(), nn.Dropout(dropout))
-        self.edge_score = nn.Linear(pair_dim, len(self.channels))  # one scalar per channel and cell
-        self.node_proj = nn.Linear(dim, dim // 4 * len(self.channels)) if self.channels else None
-        self.node_out = nn.Linear(dim // 4 * len(self.channels), dim) if self.channels else None
+        self.edge_score = nn.Linear(pair_dim, len(self.channels))  # w_c: one scalar per channel and cell
+        self.node_proj = nn.Linear(dim, dim // 4 * len(self.channels)) if self.channels else None  # W_c
+        self.node_out = nn.Linear(dim // 4 * len(self.channels), dim) if self.channels else None  # W_o
         if self.node_out is not None:
             nn.init.zeros_(self.node_out.weight)
             nn.init.zeros_(self.node_out.bias)
 
     def forward(self, h: Tensor, mask: Tensor, pos: Tensor, distance: Tensor, pmi: Tensor) -> tuple[Tensor, Tensor]:
-        # h [B,n,d]; mask [B,n] bool; pos [B,n]; distance, pmi [B,n,n] -> (h' [B,n,d], P [B,n,n,p])
         B, n, _ = h.shape
         if not self.channels:
             return h, h.new_zeros(B, n, n, self.out_dim)
-        feats = []
-        for name in self.channels:
-            if name == "pos":
-                pair = pos.unsqueeze(2) * self.num_pos + pos.unsqueeze(1)
-                feats.append(self.embeddings["pos"](pair))
-            elif name == "distance":
-                d = distance.clamp(min=0, max=self.max_distance)
-                d = torch.where(distance < 0, torch.full_like(d, self.max_distance), d)  # unreachable: far
-                idx = torch.arange(n, device=h.device)
-                offset = (idx.view(1, -1) - idx.view(-1, 1)).clamp(-self.max_offset, self.max_offset) + self.max_offset
-                feats.append(self.embeddings["distance"](d) + self.offset(offset).unsqueeze(0))
-            else:
-                feats.append(self.embeddings["cooccurrence"](pmi))
-        pair = self.mix(torch.cat(feats, -1))  # [B,n,n,p]
-        # channel graph convolutions: attention weights from the channel embeddings
+        inputs = PairInputs(pos, distance, pmi)
+        pair = self.mix(torch.cat([self.embeddings[name](inputs) for name in self.channels], -1))  # [B,n,n,p]
         scores = self.edge_score(pair)  # [B,n,n,C]
         keep = (mask.unsqueeze(1) & mask.unsqueeze(2)).unsqueeze(-1)
         scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
-        weights = torch.softmax(scores, dim=2) * keep  # over neighbours j
+        weights = torch.softmax(scores, dim=2) * keep  # a^c_ij, over neighbours j
         C = len(self.channels)
         values = self.node_proj(h).view(B, n, C, -1)  # [B,n,C,d/4]
         conv = torch.einsum("bijc,bjcf->bicf", weights, values).reshape(B, n, -1)
         return h + self.node_out(conv) * mask.unsqueeze(-1), pair
+
