@@ -11,10 +11,33 @@ from torch_geometric.utils import softmax
 
 
 class AttributeTransformerConv(MessagePassing):
-    """``x_i' = x_i + W_o Σ_{j∈N(i)} softmax_j(q_i·(W_K x_j + W_z z_ij)/√c) (W_V x_j + W_r z_ij)``.
+    r"""EEGA's attribute transformer layer: graph attention over neighbours with edge-label
+    embeddings in keys and values (Yuan et al., AAAI 2023).
 
-    Pre-norm, multi-head; ``W_o`` starts at zero, so a fresh layer is the identity and
-    the graph path can only add to the encoder's states.
+    .. math::
+        \alpha_{ij} = \operatorname{softmax}_{j \in \mathcal N(i)}
+            \frac{(W_Q \bar x_i)^\top (W_K \bar x_j + W_z z_{ij})}{\sqrt c},\qquad
+        x'_i = x_i + W_o \sum_{j \in \mathcal N(i)} \alpha_{ij} \big(W_V \bar x_j + W_r z_{ij}\big)
+
+    with :math:`\bar x = \mathrm{LN}(x)`, per head (:math:`c` = ``dim / heads``), and
+    :math:`z_{ij}` the embedding of edge :math:`j \to i`'s type.
+
+    Args:
+        dim (int): node state width; heads (int): attention heads, dividing ``dim`` (default 4).
+        num_edge_types (int): size of the edge-type table.
+        edge_dim (int): width of :math:`z` (default 100).
+        dropout (float): on attention weights and output (default 0.1).
+
+    Shapes:
+        - **x:** :math:`(N, d)` (a batch flattened into one graph, PyG style; padding nodes
+          simply have no edges), **edge_index:** :math:`(2, E)` (source :math:`j`, target
+          :math:`i`), **edge_type:** :math:`(E,)`
+        - **output:** :math:`(N, d)`
+
+    Deviations from the paper:
+        - pre-norm and a residual with :math:`W_o` initialised to zero, so a fresh layer is the
+          identity and the graph path can only add to the pretrained encoder's states;
+        - self loops and reversed edges are given as their own edge types by the caller.
     """
 
     def __init__(self, dim: int, num_edge_types: int, edge_dim: int = 100, heads: int = 4, dropout: float = 0.1):

@@ -167,8 +167,40 @@ class GridOutput:
 
 
 class GridHead(nn.Module):
-    """Cell states ``c_ij = GELU(W_a h_i + W_b h_j + W_p P_ij)`` per channel, then linear taggers;
-    separate row (head) and column (tail) projections make the relation channel directed."""
+    r"""Word-pair grid tagging of entities and directed relations (W2NER, Li et al., AAAI 2022;
+    as the joint tagging of EEGA, Yuan et al., AAAI 2023).
+
+    .. math::
+        c^{x}_{ij} = \mathrm{GELU}\big(W^x_a h_i + W^x_b h_j + W^x_p P_{ij}\big),\qquad
+        x \in \{\text{ent}, \text{rel}\}
+
+        \hat y^{\text{ent}}_{ij} = \sigma\big(U^{\text{ent}} c^{\text{ent}}_{ij}\big) \in [0,1]^T,\qquad
+        \hat y^{\text{rel}}_{ij} = \operatorname{softmax}\big(U^{\text{rel}} c^{\text{rel}}_{ij}\big) \in \Delta^{R+1}
+
+    Row :math:`i` is the head word, column :math:`j` the tail word; :math:`W_a \ne W_b`, so
+    :math:`(i, j)` and :math:`(j, i)` differ and the relation keeps its direction.
+
+    Args:
+        dim (int): width of the word states :math:`h`.
+        pair_dim (int): width of the pair features :math:`P` (:class:`~graphie.models.pair_features.MultiChannelPairFeatures`).
+        grid_dim (int): width of the cell states :math:`c`.
+        num_entity_types (int): :math:`T`; num_relations (int): :math:`R` (the none class is added).
+        entities, relations (bool): build that channel (default both).
+        dropout (float): on the cell states (default 0.1).
+
+    Shapes:
+        - **h:** :math:`(B, n, d)`; **pair:** :math:`(B, n, n, p)`
+        - **output:** :class:`GridOutput`: entity logits :math:`(B, n, n, T)`, relation logits
+          :math:`(B, n, n, R + 1)` (``None`` for a channel not built); padding is masked by the
+          losses and decoders (``cell_mask``), not here.
+
+    Deviations from the paper:
+        - W2NER's next-neighbour-word / tail-head-word scheme is replaced by type sets on the
+          upper-triangle band ``j - i < max_entity_len`` (multi-label, so nested entities of
+          different types coexist) and label votes over head × tail blocks;
+        - no dilated convolution over the grid (W2NER's CLN + convolution): cells read only
+          their two words and :math:`P`.
+    """
 
     def __init__(self, dim: int, pair_dim: int, grid_dim: int, num_entity_types: int, num_relations: int,
                  entities: bool = True, relations: bool = True, dropout: float = 0.1):
