@@ -19,6 +19,8 @@ from parsers.scene import IMAGE_LABEL, SceneGraph
 
 from .errors import InvalidInputError
 
+#: Least probability of an ImageNet tag that is written out, here and in the scene encoder's node phrases.
+MIN_TAG_PROBABILITY = 0.3
 #: labels that name a detector's kind of box rather than a thing: their OCR text says more
 UNINFORMATIVE_LABELS = frozenset({IMAGE_LABEL, "text"})
 
@@ -36,7 +38,7 @@ def _unique(items: list[str]) -> list[str]:
 
 
 def image_context(graph: SceneGraph | None, caption: str | None = None, max_items: int = 8,
-                  min_tag_probability: float = 0.3, max_chars: int = 200) -> str:
+                  min_tag_probability: float = MIN_TAG_PROBABILITY, max_chars: int = 200) -> str:
     """``"caption: … | objects: … | text: … | tags: …"`` for ``graph`` (sections left out when empty).
 
     - **caption**: ``caption`` as given (a scene graph does not store the caption it came from);

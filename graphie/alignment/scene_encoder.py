@@ -17,17 +17,16 @@ from torch import Tensor, nn
 from parsers.scene import PREDICATES, SceneGraph, SceneObject, predicate_id
 
 from ..errors import InvalidInputError
+from ..image_context import MIN_TAG_PROBABILITY
 from ..models.attribute import AttributeTransformer
 
 GEOMETRY_DIM = 8  # x0, y0, x1, y1, width, height, area, has_box
-#: Least probability of an ImageNet tag written into a node's phrase (as in :func:`graphie.image_context.image_context`).
-MIN_TAG_PROBABILITY = 0.3
 
 
 def phrase(obj: SceneObject, max_tags: int = 2) -> str:
     """The words a node is embedded from: its label, its ``max_tags`` most probable tags with
-    probability at least :data:`MIN_TAG_PROBABILITY` not already in the label, then its OCR text
-    (``"person ballplayer"``, ``"image lakeside"``, ``"text FALCONS"``). The text side aligns to
+    probability at least :data:`~graphie.image_context.MIN_TAG_PROBABILITY` not already in the
+    label, then its OCR text (``"person ballplayer"``, ``"image lakeside"``, ``"text FALCONS"``). The text side aligns to
     these words, so a crop tagged "ballplayer" can meet "player" in the post."""
     tags = sorted(((p, t) for t, p in (obj.tags or {}).items() if p >= MIN_TAG_PROBABILITY and t != obj.label),
                   key=lambda pt: (-pt[0], pt[1]))
