@@ -33,6 +33,11 @@ _PREDICATE_INDEX = {p: i for i, p in enumerate(PREDICATES)}
 PREDICATE_ALIASES: dict[str, str] = {"holding": "hold", "carrying": "carry", "riding": "ride", "wearing": "wear"}
 
 
+def box_area(b: Box) -> float:
+    """Area of a box in square pixels (0 for a degenerate one)."""
+    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
+
+
 def predicate_id(name: str) -> int:
     """Index of ``name`` in :data:`PREDICATES` (case and spacing ignored; the participles of
     :data:`PREDICATE_ALIASES` take their lemma's id). An unknown verb + preposition backs off to its preposition part (``"stand in front of"`` → ``"in

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple, Sequence
 
-from ..scene import Box, SceneEdge, SceneObject
+from ..scene import Box, SceneEdge, SceneObject, box_area
 
 #: Default ``k`` of :func:`spatial_predicates`: related objects kept per object.
 MAX_RELATIONS_PER_OBJECT = 3
@@ -77,10 +77,6 @@ class Relation(NamedTuple):
     strength: float  # the rule's geometric fraction in [0, 1]
 
 
-def _area(b: Box) -> float:
-    return max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])
-
-
 def _intersection(a: Box, b: Box) -> float:
     return max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
 
@@ -98,12 +94,12 @@ def _directed(a: SceneObject, b: SceneObject) -> Relation | None:
     ba, bb = a.box, b.box
     wa, ha, wb, hb = ba[2] - ba[0], ba[3] - ba[1], bb[2] - bb[0], bb[3] - bb[1]
     if a.label == "person" and b.label in WORN:
-        inside = _intersection(ba, bb) / max(_area(bb), 1e-9)
+        inside = _intersection(ba, bb) / max(box_area(bb), 1e-9)
         if inside >= 0.7:
             return Relation("wearing", None, inside)
-    if a.label == "person" and (b.label in HELD or b.label in CARRIED) and _area(bb) <= 0.5 * _area(ba):
+    if a.label == "person" and (b.label in HELD or b.label in CARRIED) and box_area(bb) <= 0.5 * box_area(ba):
         reach = (ba[0] - 0.1 * wa, ba[1] - 0.1 * ha, ba[2] + 0.1 * wa, ba[3] + 0.1 * ha)
-        inside = _intersection(reach, bb) / max(_area(bb), 1e-9)
+        inside = _intersection(reach, bb) / max(box_area(bb), 1e-9)
         if inside >= 0.5:
             return Relation("holding" if b.label in HELD else "carrying", None, inside)
     cya, cyb = (ba[1] + ba[3]) / 2, (bb[1] + bb[3]) / 2
@@ -111,7 +107,7 @@ def _directed(a: SceneObject, b: SceneObject) -> Relation | None:
         overlap = _h_overlap(ba, bb) / max(min(wa, wb), 1e-9)
         if cya < cyb and ba[1] < bb[1] < ba[3] and overlap >= 0.5:
             return Relation("riding", None, overlap)
-    if b.label in SUPPORTS and a.label not in UNORDERED and _area(ba) < _area(bb):
+    if b.label in SUPPORTS and a.label not in UNORDERED and box_area(ba) < box_area(bb):
         overlap = _h_overlap(ba, bb) / max(wa, 1e-9)
         if overlap >= 0.5 and cya < cyb and bb[1] - 0.1 * hb <= ba[3] <= bb[3]:
             return Relation("on", "under", overlap)
@@ -128,11 +124,11 @@ def relation(a: SceneObject, b: SceneObject) -> tuple[int, Relation] | None:
         if found is not None:
             return order, found
     ba, bb = a.box, b.box
-    inter, smaller = _intersection(ba, bb), min(_area(ba), _area(bb))
+    inter, smaller = _intersection(ba, bb), min(box_area(ba), box_area(bb))
     if smaller <= 0:
         return None
     if inter / smaller >= 0.9:
-        return (0 if _area(ba) >= _area(bb) else 1), Relation("contains", "inside", inter / smaller)
+        return (0 if box_area(ba) >= box_area(bb) else 1), Relation("contains", "inside", inter / smaller)
     if a.label in UNORDERED or b.label in UNORDERED:
         return None
     ha, hb = ba[3] - ba[1], bb[3] - bb[1]

@@ -14,7 +14,7 @@ from PIL import Image
 
 from ...errors import InvalidInputError, MissingDependencyError, ModelLoadError
 from ...registry import detectors
-from ...scene import SceneObject
+from ...scene import SceneObject, box_area
 from .base import ASSETS, clip_box, nms
 from .coco import CocoSSD
 
@@ -138,7 +138,7 @@ class FaceDetector:
         costs about 10-20 ms a region; the smallest faces cost the most (the cascade's finest
         scales) and are the least reliable. (224 px found the same faces as 320 on the MNRE
         samples and the astronaut photo, at half the cost; see ``benchmarks/bench_image_parser.py``.)"""
-        largest = sorted(boxes, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))[:max_boxes]
+        largest = sorted(boxes, key=box_area, reverse=True)[:max_boxes]
         faces: list[SceneObject] = []
         for b in largest:
             pad = 0.1 * (b[2] - b[0])
@@ -275,5 +275,5 @@ def _share_inside(inner: tuple, outer: tuple) -> float:
     """Fraction of ``inner``'s area inside ``outer``."""
     ix = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
     iy = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
-    area = (inner[2] - inner[0]) * (inner[3] - inner[1])
+    area = box_area(inner)
     return ix * iy / area if area > 0 else 0.0
