@@ -10,7 +10,7 @@ Every reader returns gold-annotated :class:`graphie.Post` s and raises
 :class:`graphie.DatasetFormatError` naming the file and line of a malformed line.
 """
 
-from .captions import read_captions
+from .captions import attach_captions, read_captions
 from .jmere import JMERE_ENTITY_TYPES, JMERE_RELATIONS, jmere_from_mnre, read_jmere, write_jmere
 from .mnre import MNRE_ENTITY_TYPE, MNRE_NONE, parse_mnre_label, read_mnre
 from .pgim import PGIM_EOS, read_pgim
@@ -18,6 +18,7 @@ from .stats import DATASET_FORMATS, dataset_stats, read_dataset
 from .twitter import read_twitter
 
 __all__ = [
+    "attach_captions",
     "DATASET_FORMATS",
     "JMERE_ENTITY_TYPES",
     "JMERE_RELATIONS",

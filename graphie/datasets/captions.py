@@ -1,4 +1,5 @@
-"""Image caption files (PGIM's BLIP-2 captions): ``<image file name> :<caption>`` per line."""
+"""Image caption files: ``<image file name> :<caption>`` per line (PGIM's BLIP-2 and RiVEG's
+mPLUG-Owl captions of the Twitter images, CAMIM's six captioners of the MNRE images)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import os
 from pathlib import Path
 
 from ..errors import DatasetFormatError
+from ..types import Post
 from ._io import iter_lines
 
-__all__ = ["read_captions"]
+__all__ = ["attach_captions", "read_captions"]
 
 _SEP = " :"
 
@@ -37,3 +39,24 @@ def read_captions(path: str | os.PathLike) -> dict[str, str]:
     if not seen:
         raise DatasetFormatError(path, None, "no captions in file")
     return captions
+
+
+def attach_captions(posts: list[Post], captions: dict[str, str], source: str | os.PathLike = "captions") -> list[Post]:
+    """Set each post's ``caption`` from ``captions`` (image file name -> caption), joined on
+    ``post.image``; posts whose image has no caption keep ``caption=None``. Returns ``posts``.
+    ``source`` names the caption file in the error.
+
+    Raises:
+        DatasetFormatError: not one post's image is in ``captions`` (a caption file of another
+            benchmark).
+    """
+    hits = 0
+    for post in posts:
+        caption = captions.get(post.image) if isinstance(post.image, str) else None
+        if caption is not None:
+            post.caption = caption
+            hits += 1
+    if posts and not hits and any(isinstance(p.image, str) for p in posts):
+        raise DatasetFormatError(source, None, f"none of {len(posts)} posts' images has a caption in the file "
+                                             f"(e.g. {next(p.image for p in posts if isinstance(p.image, str))!r})")
+    return posts

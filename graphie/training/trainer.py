@@ -29,6 +29,7 @@ model selection on validation F1 only.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -53,6 +54,7 @@ log = logging.getLogger("graphie.train")
 
 DataFormat = Literal["mnre", "jmere", "jmere_from_mnre", "twitter", "pgim"]
 SceneSource = Literal["none", "caption", "image", "precomputed"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 DATA_FORMATS: tuple[str, ...] = get_args(DataFormat)
 SCENE_SOURCES: tuple[str, ...] = get_args(SceneSource)
 
@@ -72,7 +74,9 @@ class TrainingOptions(StrictConfig):
     max_train: int | None = Field(None, ge=1)  # first N training posts (size a run to the machine)
     max_dev: int | None = Field(None, ge=1)
     num_threads: int = Field(2, ge=1)
-    amp: bool = True  # bf16 autocast on CUDA
+    amp: bool = True  # precision "auto": bf16 autocast on CUDA (False: fp32 there too)
+    precision: Precision = "auto"  # "fp32", "bf16" (autocast, CPU or CUDA), "fp16" (CUDA, grad scaler), "auto"
+    context_dropout: float = Field(0.0, ge=0.0, le=1.0)  # chance a training post is shown without its context
     eval_batch_size: int = Field(64, ge=1)
     time_budget_minutes: float | None = Field(None, gt=0)  # size the run (and its schedule) to this much training
     freeze_encoder_layers: int = Field(0, ge=0)  # keep the embeddings and the lowest k layers fixed (cheaper steps)
@@ -133,16 +137,19 @@ def load_posts(data: dict[str, Any], split: str, base: Path | None = None) -> li
     if not data.get(split):
         raise InvalidInputError(f"data: no {split!r} path")
     path = resolve_path(data[split], base)
+    captions_path = resolve_path(data["captions"], base) if data.get("captions") else None
+    captions = datasets.read_captions(captions_path) if captions_path else None
+    if fmt == "twitter":
+        return datasets.read_twitter(path, other_as_misc=data.get("other_as_misc", True), captions=captions)
     if fmt == "mnre":
-        return datasets.read_mnre(path)
-    if fmt == "jmere_from_mnre":
-        return datasets.jmere_from_mnre(datasets.read_mnre(path))
-    if fmt == "jmere":
-        return datasets.read_jmere(path)
-    if fmt == "pgim":
-        return datasets.read_pgim(path)
-    captions = datasets.read_captions(resolve_path(data["captions"], base)) if data.get("captions") else None
-    return datasets.read_twitter(path, other_as_misc=data.get("other_as_misc", True), captions=captions)
+        posts = datasets.read_mnre(path)
+    elif fmt == "jmere_from_mnre":
+        posts = datasets.jmere_from_mnre(datasets.read_mnre(path))
+    elif fmt == "jmere":
+        posts = datasets.read_jmere(path)
+    else:
+        posts = datasets.read_pgim(path)
+    return datasets.attach_captions(posts, captions, captions_path) if captions is not None else posts
 
 
 def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: int = 10,
@@ -233,14 +240,64 @@ def parameter_groups(model: Any, lr: float, head_lr: float, weight_decay: float)
             for (enc, decay), params in groups.items()]
 
 
-def measure_step_seconds(model: Any, batches: Sequence[Any], amp: bool) -> float:
+def autocast_dtype(precision: str, device: torch.device, amp: bool = True) -> torch.dtype | None:
+    """The dtype ``torch.autocast`` runs in for a ``training.precision`` on ``device`` (``None``: fp32).
+
+    ``"auto"`` is bf16 on CUDA (unless ``amp`` is off) and fp32 on CPU; ``"bf16"`` on a CPU
+    without native bf16 support and ``"fp16"`` off CUDA fall back to fp32 with a warning.
+    """
+    if precision == "auto":
+        return torch.bfloat16 if amp and device.type == "cuda" else None
+    if precision == "fp32":
+        return None
+    if precision == "fp16":
+        if device.type != "cuda":
+            log.warning("precision 'fp16' needs CUDA; training in fp32 on %s", device.type)
+            return None
+        return torch.float16
+    if device.type == "cpu" and not cpu_supports_bf16():
+        log.warning("this CPU has no native bf16 (AVX512-BF16/AMX): bf16 would be slower than fp32; using fp32")
+        return None
+    return torch.bfloat16
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast is faster than fp32."""
+    try:
+        return bool(torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")) or _cpu_flag("avx512_bf16")
+    except Exception:  # noqa: BLE001 - a platform without the query: be conservative
+        return False
+
+
+def _cpu_flag(flag: str) -> bool:
+    try:
+        return flag in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore").split()
+    except OSError:
+        return False
+
+
+def drop_context(examples: Sequence[Any], rate: float, rng: random.Random) -> list[Any]:
+    """Context dropout: each example whose post has a context loses it with probability ``rate``
+    (a copy is shown; the stored example keeps its context), so that a model that reads context
+    stays good on posts that come without one."""
+    if rate <= 0:
+        return list(examples)
+    out = []
+    for ex in examples:
+        if ex.post.context and rng.random() < rate:
+            ex = dataclasses.replace(ex, post=dataclasses.replace(ex.post, context=None))
+        out.append(ex)
+    return out
+
+
+def measure_step_seconds(model: Any, batches: Sequence[Any], dtype: torch.dtype | None) -> float:
     """Seconds per training step (forward + backward, no update) on a few batches, to size a
     time-budgeted schedule before it starts; gradients are discarded."""
     device = model.device
     times = []
     for batch in batches:
         start = time.time()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
             out = model(batch.to(device))
         out.loss.backward()
         times.append(time.time() - start)
@@ -331,10 +388,14 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         optimizer = torch.optim.AdamW(parameter_groups(model, opts.lr, opts.head_lr, opts.weight_decay))
         steps_per_epoch = math.ceil(len(examples) / opts.batch_size)
         total = steps_per_epoch * opts.epochs
-        amp = opts.amp and device.type == "cuda"
+        dtype = autocast_dtype(opts.precision, device, opts.amp)
+        scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+        precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+        log.info("precision: %s (autocast)" if dtype is not None else "precision: %s", precision)
+        dropout_rng = random.Random(opts.seed)
         if opts.time_budget_minutes:
             probe = [collate(c) for c in list(length_batches(examples, opts.batch_size, True, opts.seed))[:3]]
-            seconds = measure_step_seconds(model, probe, amp)
+            seconds = measure_step_seconds(model, probe, dtype)
             fits = max(1, int(opts.time_budget_minutes * 60 / seconds))
             if fits < total:
                 log.info("time budget %.1f min at %.2f s/step: %d of %d steps (%.2f epochs), schedule sized to them",
@@ -352,17 +413,24 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
             for chunk in bar:
                 if len(losses) == n_steps:
                     break
-                batch = collate(chunk).to(device)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                batch = collate(drop_context(chunk, opts.context_dropout, dropout_rng)).to(device)
+                with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
                     out = model(batch)
                 if out.loss is None:  # nothing to learn in this batch (e.g. all posts unlabelled)
                     continue
                 if not torch.isfinite(out.loss):
                     raise FloatingPointError(f"loss became {out.loss.item()} at epoch {epoch + 1}")
                 optimizer.zero_grad(set_to_none=True)
-                out.loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
-                optimizer.step()
+                if scaler is not None:
+                    scaler.scale(out.loss).backward()
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    out.loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
+                    optimizer.step()
                 scheduler.step()
                 step += 1
                 losses.append(out.loss.item())
@@ -394,7 +462,7 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                     break
         summary = {"best_epoch": best_epoch, "dev": best, "history": history, "steps": step,
                    "config": {**config, "model": model_cfg.to_dict(), "training": opts.to_dict()},
-                   "device": str(device), "train_posts": len(train_posts), "dev_posts": len(dev_posts)}
+                   "device": str(device), "precision": precision, "train_posts": len(train_posts), "dev_posts": len(dev_posts)}
         (output / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
         return summary
     finally:
