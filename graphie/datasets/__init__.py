@@ -13,12 +13,13 @@ Every reader returns gold-annotated :class:`graphie.Post` s and raises
 from .captions import attach_captions, read_captions
 from .jmere import JMERE_ENTITY_TYPES, JMERE_RELATIONS, jmere_from_mnre, read_jmere, write_jmere
 from .mnre import MNRE_ENTITY_TYPE, MNRE_NONE, parse_mnre_label, read_mnre
-from .pgim import PGIM_EOS, read_pgim
+from .pgim import PGIM_EOS, attach_notes, read_pgim
 from .stats import DATASET_FORMATS, dataset_stats, read_dataset
 from .twitter import read_twitter
 
 __all__ = [
     "attach_captions",
+    "attach_notes",
     "DATASET_FORMATS",
     "JMERE_ENTITY_TYPES",
     "JMERE_RELATIONS",

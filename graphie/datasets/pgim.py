@@ -11,7 +11,7 @@ from ..errors import DatasetFormatError
 from ..types import Post
 from .twitter import check_tag, entities_from_tags, iter_blocks, split_token_line
 
-__all__ = ["PGIM_EOS", "read_pgim"]
+__all__ = ["PGIM_EOS", "attach_notes", "read_pgim"]
 
 PGIM_EOS = "<EOS>"
 
@@ -46,4 +46,26 @@ def read_pgim(path: str | os.PathLike, other_as_misc: bool = True) -> list[Post]
         )
     if not posts:
         raise DatasetFormatError(path, None, "no posts in file")
+    return posts
+
+
+def attach_notes(posts: list[Post], paths: str | os.PathLike | list[str | os.PathLike]) -> list[Post]:
+    """Set each post's ``context`` to PGIM's note of the same tweet (same tokens) in the PGIM
+    file(s) ``paths`` (e.g. PGIM's train and valid files, for posts of either split), so that
+    Twitter posts (which keep their image ids) carry the notes too; posts without a note keep
+    ``context=None``. Returns ``posts``.
+
+    Raises:
+        DatasetFormatError: a file is malformed or none of ``posts`` has a note in them.
+    """
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    notes = {tuple(p.tokens or ()): p.context for path in paths for p in read_pgim(path) if p.context}
+    hits = 0
+    for post in posts:
+        note = notes.get(tuple(post.tokens or ()))
+        if note:
+            post.context = note
+            hits += 1
+    if posts and not hits:
+        raise DatasetFormatError(", ".join(map(str, paths)), None, f"none of {len(posts)} posts has a note here (notes join on the tweet's tokens)")
     return posts

@@ -90,6 +90,7 @@ class DataConfig(StrictConfig):
     train: str | None = None
     dev: str | None = None
     captions: str | None = None
+    notes: list[str] = Field(default_factory=list)  # PGIM files: their LLM note of each tweet (joined on tokens) is the context
     scene: SceneSource = "none"
     images: str | None = None
     scene_graphs: str | None = None
@@ -140,7 +141,9 @@ def load_posts(data: dict[str, Any], split: str, base: Path | None = None) -> li
     captions_path = resolve_path(data["captions"], base) if data.get("captions") else None
     captions = datasets.read_captions(captions_path) if captions_path else None
     if fmt == "twitter":
-        return datasets.read_twitter(path, other_as_misc=data.get("other_as_misc", True), captions=captions)
+        posts = datasets.read_twitter(path, other_as_misc=data.get("other_as_misc", True), captions=captions)
+        notes = [resolve_path(n, base) for n in data.get("notes") or []]
+        return datasets.attach_notes(posts, notes) if notes else posts
     if fmt == "mnre":
         posts = datasets.read_mnre(path)
     elif fmt == "jmere_from_mnre":
@@ -327,14 +330,15 @@ def _examples_for(posts: list[Post], spec: dict[str, Any], model_cfg: ModelConfi
 
 
 def add_image_context(posts: Sequence[Post], scenes: Sequence[Any] | None) -> None:
-    """Append each post's image as text (its caption and scene graph, see
-    :func:`graphie.image_context.image_context`) to its ``context``."""
+    """Put each post's image as text (its caption and scene graph, see
+    :func:`graphie.image_context.image_context`) in front of its ``context`` (notes follow the
+    image's words, so that a context cut to ``max_context_length`` keeps the image)."""
     from ..image_context import image_context
 
     for i, post in enumerate(posts):
         words = image_context(scenes[i] if scenes is not None else None, caption=post.caption)
         if words:
-            post.context = f"{post.context} {words}" if post.context else words
+            post.context = f"{words} | notes: {post.context}" if post.context else words
 
 
 def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None = None,
