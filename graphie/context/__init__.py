@@ -1,0 +1,111 @@
+"""Context for a new post: the auxiliary text (a caption, notes, retrieved knowledge) that a
+model trained with context reads beside the post's text.
+
+Three providers, chosen by name from :data:`graphie.registry.contexts`:
+
+- ``given``: the caption and notes that come with the post, formatted as in training
+  (:mod:`graphie.context.given`); nothing to install;
+- ``retrieval``: BM25 passages of a corpus, by default 10,033 Wikipedia lead paragraphs
+  (:mod:`graphie.context.retrieval`); needs ``pip install 'graphie[context]'``;
+- ``llm``: notes from an OpenAI-compatible chat endpoint the user configures, with PGIM's
+  prompt, and a description of the image when the endpoint takes images
+  (:mod:`graphie.context.llm`); needs only a server to talk to.
+
+::
+
+    from graphie.context import contexts_for, create
+
+    provider = create("retrieval", k=2)
+    provider("Taylor Swift live at Wembley tonight")     # one post: a string or None
+    contexts_for(posts, provider)                        # N posts in, N outcomes out
+
+Every provider is a :class:`~graphie.context.base.ContextProvider`: ``provider(post)`` for one
+post (errors raised), ``provider.batch(posts)`` or :func:`contexts_for` for many (one outcome
+per post, in order: the context, ``None``, or a :class:`~graphie.context.base.ContextFailure`).
+Contexts are cached in memory by provider settings and post content, so each is computed once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Iterable
+
+from ..errors import InvalidInputError
+from ..registry import contexts
+from ..types import Post
+from .base import (
+    CACHE,
+    ContextCache,
+    ContextFailure,
+    ContextProvider,
+    ContextReplyError,
+    ContextUnavailableError,
+    Outcome,
+)
+from .given import GivenContext, format_context
+from .llm import LLMContext
+from .retrieval import RetrievalContext
+
+__all__ = [
+    "CACHE",
+    "ContextCache",
+    "ContextFailure",
+    "ContextProvider",
+    "ContextReplyError",
+    "ContextUnavailableError",
+    "GivenContext",
+    "LLMContext",
+    "Outcome",
+    "PROVIDERS",
+    "RetrievalContext",
+    "contexts_for",
+    "create",
+    "format_context",
+]
+
+#: Every provider, registered in :data:`graphie.registry.contexts` under its ``name`` from this one list.
+PROVIDERS: tuple[type[ContextProvider], ...] = (GivenContext, RetrievalContext, LLMContext)
+
+for _provider in PROVIDERS:
+    contexts.register(_provider.name)(_provider)
+
+
+def create(name: str, **options: Any) -> ContextProvider:
+    """The context provider registered as ``name`` (``given``, ``retrieval``, ``llm``) with ``options``.
+
+        create("given")
+        create("retrieval", corpus="passages.jsonl", k=2)
+        create("llm", base_url="http://localhost:8000/v1", model="qwen2.5-7b-instruct")
+
+    Raises:
+        UnknownComponentError: no provider of that name (the message lists the known ones).
+        InvalidInputError: an option the provider does not take (the message lists those it
+            takes), a required option missing, or a value out of range.
+        MissingDependencyError: a package the provider needs is not installed.
+    """
+    factory = contexts.get(name)
+    params = inspect.signature(factory).parameters
+    takes = [p for p in params if p not in ("self",)]
+    unknown = [o for o in options if o not in params]
+    if unknown:
+        raise InvalidInputError(f"the {name} context takes no option {unknown[0]!r}; it takes {', '.join(takes)}")
+    missing = [p.name for p in params.values() if p.default is inspect.Parameter.empty
+               and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in options]
+    if missing:
+        raise InvalidInputError(f"the {name} context needs the option {missing[0]!r}")
+    return contexts.create(name, **options)
+
+
+def contexts_for(posts: Iterable[Post | str], provider: ContextProvider | str) -> list[Outcome]:
+    """One outcome per post, in order: its context string, ``None`` (no context), or a
+    :class:`~graphie.context.base.ContextFailure` for a post that failed; ``provider`` is a
+    provider or the name of one (created with its defaults).
+
+    Raises:
+        InvalidInputError: ``provider`` is neither a provider nor a name.
+    """
+    if isinstance(provider, str):
+        provider = create(provider)
+    if not isinstance(provider, ContextProvider):
+        raise InvalidInputError(f"contexts_for needs a ContextProvider or a provider name, got {type(provider).__name__}")
+    return provider.batch(posts)
