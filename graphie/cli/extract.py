@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--model", default="default", help="shipped model name or saved model folder (default: default)")
     common.add_argument("--detector", default="default", help="scene-graph backend for images (default: default)")
     common.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when available)")
+    common.add_argument("--dtype", default=None, choices=("auto", "fp32", "bf16", "fp16", "float32", "bfloat16", "float16"),
+                        help="precision of prediction (default auto: bf16 on CUDA, fp32 on CPU; bf16 on a CPU without native bf16 falls back to fp32)")
     common.add_argument("--relation-threshold", type=_fraction, default=None,
                         help="least score a relation needs to be reported (default: the model's own, chosen on validation; 0: any whose vote beats None)")
     common.add_argument("--quantize", action="store_true",
@@ -74,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _load_options(args: argparse.Namespace) -> dict:
     return {"device": args.device, "detector": args.detector, "relation_threshold": args.relation_threshold,
-            "quantize": args.quantize}
+            "quantize": args.quantize, "dtype": args.dtype}
 
 
 def _load(args: argparse.Namespace, **kwargs):

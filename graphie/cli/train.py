@@ -42,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "for models that align; else none)")
     e.add_argument("--predictions", help="write one JSON line per sentence with gold and predicted annotations")
     e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--dtype", default=None, choices=("auto", "fp32", "bf16", "fp16", "float32", "bfloat16", "float16"),
+                   help="precision of prediction (default auto: fp32 here, as the model runs on the CPU; bf16 on a CPU without native bf16 falls back to fp32)")
     e.set_defaults(func=run_evaluate)
 
 
@@ -87,6 +89,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """``graphie evaluate``: score a saved model on a labelled file and print P, R, F1."""
     from ..api import resolve_model
     from ..models import GraphieModel
+    from ..models.precision import autocast_dtype, autocast_forward
     from ..training.evaluate import TASK_ALIASES, can_score, evaluate, prediction_record
     from ..training.trainer import load_posts, scene_graphs_for
     from . import print_json
@@ -103,8 +106,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         scene = ("precomputed" if aligns and args.scene_graphs else "image" if aligns and args.images
                  else "caption" if aligns and args.captions else "none")
     scenes = scene_graphs_for(posts, scene, model.config.max_objects, args.images, args.scene_graphs)
-    scores, preds = evaluate(model, posts, args.task, scenes, batch_size=args.batch_size,
-                             relation_threshold=args.relation_threshold)
+    with autocast_forward(model, autocast_dtype(args.dtype, model.device)):
+        scores, preds = evaluate(model, posts, args.task, scenes, batch_size=args.batch_size,
+                                 relation_threshold=args.relation_threshold)
     if args.predictions:
         with open(args.predictions, "w", encoding="utf-8") as f:
             for gold, pred in zip(posts, preds):

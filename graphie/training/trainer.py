@@ -46,6 +46,7 @@ from pydantic import Field
 
 from ..errors import InvalidInputError
 from ..models.config import ModelConfig, StrictConfig
+from ..models.precision import autocast_dtype, cpu_supports_bf16, dtype_name  # noqa: F401 (re-exported)
 from ..types import Post
 from .batching import length_batches, make_examples, parse_posts
 from .evaluate import evaluate
@@ -243,42 +244,6 @@ def parameter_groups(model: Any, lr: float, head_lr: float, weight_decay: float)
             for (enc, decay), params in groups.items()]
 
 
-def autocast_dtype(precision: str, device: torch.device, amp: bool = True) -> torch.dtype | None:
-    """The dtype ``torch.autocast`` runs in for a ``training.precision`` on ``device`` (``None``: fp32).
-
-    ``"auto"`` is bf16 on CUDA (unless ``amp`` is off) and fp32 on CPU; ``"bf16"`` on a CPU
-    without native bf16 support and ``"fp16"`` off CUDA fall back to fp32 with a warning.
-    """
-    if precision == "auto":
-        return torch.bfloat16 if amp and device.type == "cuda" else None
-    if precision == "fp32":
-        return None
-    if precision == "fp16":
-        if device.type != "cuda":
-            log.warning("precision 'fp16' needs CUDA; training in fp32 on %s", device.type)
-            return None
-        return torch.float16
-    if device.type == "cpu" and not cpu_supports_bf16():
-        log.warning("this CPU has no native bf16 (AVX512-BF16/AMX): bf16 would be slower than fp32; using fp32")
-        return None
-    return torch.bfloat16
-
-
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU computes bf16 natively (AVX512-BF16 or AMX), so that bf16 autocast is faster than fp32."""
-    try:
-        return bool(torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")) or _cpu_flag("avx512_bf16")
-    except Exception:  # noqa: BLE001 - a platform without the query: be conservative
-        return False
-
-
-def _cpu_flag(flag: str) -> bool:
-    try:
-        return flag in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="ignore").split()
-    except OSError:
-        return False
-
-
 def drop_context(examples: Sequence[Any], rate: float, rng: random.Random) -> list[Any]:
     """Context dropout: each example whose post has a context loses it with probability ``rate``
     (a copy is shown; the stored example keeps its context), so that a model that reads context
@@ -333,10 +298,10 @@ def add_image_context(posts: Sequence[Post], scenes: Sequence[Any] | None) -> No
     """Put each post's image as text (its caption and scene graph, see
     :func:`graphie.image_context.image_context`) in front of its ``context`` (notes follow the
     image's words, so that a context cut to ``max_context_length`` keeps the image)."""
-    from ..image_context import image_context
+    from ..image_context import CONTEXT_CHARS, image_context
 
     for i, post in enumerate(posts):
-        words = image_context(scenes[i] if scenes is not None else None, caption=post.caption)
+        words = image_context(scenes[i] if scenes is not None else None, caption=post.caption, max_chars=CONTEXT_CHARS)
         if words:
             post.context = f"{words} | notes: {post.context}" if post.context else words
 
@@ -392,9 +357,9 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         optimizer = torch.optim.AdamW(parameter_groups(model, opts.lr, opts.head_lr, opts.weight_decay))
         steps_per_epoch = math.ceil(len(examples) / opts.batch_size)
         total = steps_per_epoch * opts.epochs
-        dtype = autocast_dtype(opts.precision, device, opts.amp)
+        dtype = autocast_dtype(opts.precision, device, opts.amp, warn=log.warning)
         scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
-        precision = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+        precision = dtype_name(dtype)
         log.info("precision: %s (autocast)" if dtype is not None else "precision: %s", precision)
         dropout_rng = random.Random(opts.seed)
         if opts.time_budget_minutes:
