@@ -21,6 +21,10 @@ from .errors import InvalidInputError
 
 #: Least probability of an ImageNet tag that is written out, here and in the scene encoder's node phrases.
 MIN_TAG_PROBABILITY = 0.3
+#: Character budget of the image's words when they are a model's context (training and the front
+#: door alike): long enough for a paragraph-long caption (mPLUG-Owl, MiniCPM-V); the encoder's
+#: ``max_context_length`` then cuts the context in sub-words.
+CONTEXT_CHARS = 2000
 #: labels that name a detector's kind of box rather than a thing: their OCR text says more
 UNINFORMATIVE_LABELS = frozenset({IMAGE_LABEL, "text"})
 
@@ -49,7 +53,8 @@ def image_context(graph: SceneGraph | None, caption: str | None = None, max_item
       most probable first.
 
     Each list keeps at most ``max_items`` entries; the whole string at most ``max_chars``
-    characters, cut before the first item that does not fit. ``None`` or an empty graph with no
+    characters, cut before the first item that does not fit (a first item longer than
+    ``max_chars``, e.g. a long caption, is cut at a word boundary instead). ``None`` or an empty graph with no
     caption gives ``""``.
 
     Raises:
@@ -79,6 +84,17 @@ def image_context(graph: SceneGraph | None, caption: str | None = None, max_item
         for k, item in enumerate(items):
             piece = (f" | {name}: " if out else f"{name}: ") + item if k == 0 else f", {item}"
             if len(out) + len(piece) > max_chars:
-                return out
+                # The first item (a long caption, typically) is shortened at a word boundary rather
+                # than lost: before, a caption over the budget left the whole context empty.
+                return out or _cut_words(piece, max_chars)
             out += piece
     return out
+
+
+def _cut_words(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars`` characters at the last space that fits (or mid-word
+    when there is none)."""
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    return cut[: cut.rindex(" ")].rstrip() if " " in cut.strip() else cut

@@ -39,3 +39,14 @@ def test_empty_inputs_and_errors():
         image_context({"objects": []})
     with pytest.raises(InvalidInputError, match="max_items"):
         image_context(_graph(), max_items=0)
+
+
+def test_a_caption_longer_than_the_budget_is_cut_at_a_word_not_lost():
+    """A paragraph-long caption (mPLUG-Owl, MiniCPM-V) used to leave the whole context empty."""
+    from graphie.image_context import CONTEXT_CHARS
+
+    caption = " ".join(f"word{i}" for i in range(100))
+    short = image_context(None, caption=caption, max_chars=60)
+    assert short.startswith("caption: word0 word1") and len(short) <= 60
+    assert short.split()[-1].startswith("word") and caption.startswith(short[len("caption: "):])
+    assert image_context(None, caption=caption, max_chars=CONTEXT_CHARS) == f"caption: {caption}"
