@@ -76,6 +76,10 @@ class ModelConfig(StrictConfig):
     pooling: Literal["first", "mean"] = "first"  # sub-word states to word states
     max_length: int = Field(128, ge=8)  # sub-word budget of the post (plus context) per sequence
     max_context_length: int = Field(96, ge=0)  # sub-words of auxiliary context kept at most
+    # What the model learnt to read in its context segment: "caption" (the image's caption, written
+    # "caption: ..." in front) and/or "notes" (LLM notes, retrieved passages). The front door writes
+    # a post's caption into the context only for a model that reads captions.
+    context: list[Literal["caption", "notes"]] = Field(default_factory=list)
     gnn_layers: int = Field(1, ge=0)
     gnn_heads: int = Field(4, ge=1)
     dep_label_dim: int = Field(100, ge=1)
