@@ -19,19 +19,14 @@ from typing import Any, ClassVar
 from parsers.scene import SceneGraph
 
 from ..errors import InvalidInputError
-from ..image_context import image_context
+from ..image_context import CONTEXT_CHARS, image_context
 from ..types import Post
 from .base import CACHE, ContextCache, ContextProvider
 
 __all__ = ["GivenContext", "format_context"]
 
-#: The caption budget of :func:`graphie.image_context.image_context`, which training uses: a
-#: longer caption is left out there, so it is here.
-CAPTION_CHARS = 200
-
-
 def format_context(caption: str | None = None, notes: str | None = None, scene: SceneGraph | None = None,
-                   caption_chars: int = CAPTION_CHARS) -> str | None:
+                   caption_chars: int = CONTEXT_CHARS) -> str | None:
     """A post's context as training writes it, ``None`` when there is nothing to write.
 
     - caption (and scene graph) only: ``"caption: <caption>"`` (with the scene's
@@ -41,7 +36,8 @@ def format_context(caption: str | None = None, notes: str | None = None, scene: 
     - notes only: ``"<notes>"``.
 
     Whitespace in the notes is collapsed to single spaces. ``caption_chars`` is the image part's
-    budget (a caption longer than it is left out, as in training).
+    budget in characters (default :data:`graphie.image_context.CONTEXT_CHARS`, as in training; a
+    longer caption is cut at a word); the model's ``max_context_length`` cuts the whole in sub-words.
 
     Raises:
         InvalidInputError: ``caption`` or ``notes`` not a string, ``scene`` not a scene graph.
@@ -61,14 +57,15 @@ class GivenContext(ContextProvider):
     :func:`format_context`; nothing is computed and nothing needs installing.
 
     Args:
-        caption_chars (int): budget of the caption part (default 200, what training used).
+        caption_chars (int): budget of the caption part, in characters (default
+            :data:`graphie.image_context.CONTEXT_CHARS`, as in training).
         cache (ContextCache | None): see :class:`~graphie.context.base.ContextProvider`.
     """
 
     name: ClassVar[str] = "given"
     reads: ClassVar[tuple[str, ...]] = ("caption", "context")
 
-    def __init__(self, caption_chars: int = CAPTION_CHARS, cache: ContextCache | None = CACHE):
+    def __init__(self, caption_chars: int = CONTEXT_CHARS, cache: ContextCache | None = CACHE):
         super().__init__(cache=cache)
         if not isinstance(caption_chars, int) or caption_chars < 1:
             raise InvalidInputError(f"given context needs caption_chars >= 1, got {caption_chars!r}")

@@ -186,25 +186,26 @@ _INDEX_LOCK = threading.Lock()
 
 
 def _index_for(corpus: str, fingerprint: str, disk_cache: bool) -> BM25Index:
-    """The index of ``corpus`` (by content): from memory, else from the disk cache, else built."""
+    """The index of ``corpus`` (by content): from memory, else from the disk cache, else built;
+    with ``disk_cache``, saved to disk when it is not there yet."""
     with _INDEX_LOCK:
-        if fingerprint in _INDEXES:
-            return _INDEXES[fingerprint]
         folder = None
         if disk_cache:
             from ..models.encoder import cache_dir
 
             folder = cache_dir() / "bm25" / f"{fingerprint[:24]}-bm25s{_bm25s().__version__}"
-        index = None
-        if folder is not None and (folder / "passages.json").is_file():
+        index = _INDEXES.get(fingerprint)
+        saved = folder is not None and (folder / "passages.json").is_file()
+        if index is None and saved:
             try:
                 index = BM25Index.load(folder)
             except (OSError, ValueError, KeyError):  # a damaged cache entry: build it again
                 shutil.rmtree(folder, ignore_errors=True)
+                saved = False
         if index is None:
             index = BM25Index(read_corpus(corpus))
-            if folder is not None:
-                index.save(folder)
+        if folder is not None and not saved:
+            index.save(folder)
         _INDEXES[fingerprint] = index
         return index
 
