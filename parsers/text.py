@@ -4,19 +4,31 @@ A :class:`TextParser` parses raw text or **pre-tokenised** words (token ``i`` of
 is token ``i`` of the graph; nothing is re-tokenised) into a :class:`TextGraph`, which
 exports to numpy (adjacency, tree distances), ``networkx`` and ``torch_geometric``.
 
-Tweets. Off-the-shelf English pipelines are trained on edited text; on tweets they split
-``#hashtags`` and emoji sequences and make URLs, hashtags and emoji extra roots or glue
-them into noun compounds. The parser therefore
+Tweets as the benchmarks see them. On raw text an ``@mention`` or ``#hashtag`` becomes two
+tokens, the sign and the name, as Twitter-2017 writes them (and MNRE writes hashtags):
+``Thanks @Ryanair`` gives ``Thanks``, ``@``, ``Ryanair``, with ``Ryanair`` at character 8 of the
+text. The name is the longest run of word characters after the sign (``\\w+``: ``Bundesliga_EN``
+stays whole); a hashtag needs a letter (``#1`` is a number) and ``a@b.com`` is no mention. spaCy
+reads a space after a lone sign whatever the text holds, so a raw post and its benchmark form
+give the same tokens *and* the same graph (all 1,273 Twitter-2017 training posts with a mention
+or hashtag whose other words spaCy splits as the benchmark does), and a model reads a mention's
+name as the word the benchmark labels (``@ Bundesliga_EN`` → ``B-ORG``). Pre-tokenised words are
+kept as given: Twitter-2015's and MNRE's whole ``@user`` stays one word.
 
-* keeps URLs, @mentions, #hashtags, HTML entities (``&amp;``) and emoji (including ZWJ
-  sequences, skin tones and flags) as single tokens on raw text;
+Off-the-shelf English pipelines are trained on edited text; on tweets they split emoji
+sequences and make URLs and emoji extra roots or glue them into noun compounds. The parser
+therefore
+
+* keeps URLs, HTML entities (``&amp;``) and emoji (including ZWJ sequences, skin tones and
+  flags) as single tokens on raw text;
 * parses only the *syntactic* words: URLs, emoji, the retweet marker ``RT`` and the
-  mentions/hashtags of a leading ``RT @user:`` block or a trailing block are left out of
-  the model's input and attached to the main root afterwards with the label
-  ``discourse`` (UD's label for such material) and a fixed tag (URL and hashtag ``X/ADD``,
-  mention ``PROPN/NNP``, emoji ``SYM/NFP``, ``RT`` ``X/XX``);
-* strips the ``#``/``@`` of hashtags and mentions used inside a sentence from the model's
-  input (``I love #NYC`` is parsed as ``I love NYC``) while the graph keeps the token;
+  whole-word mentions/hashtags (``@user``, ``#tbt`` in pre-tokenised input) of a leading
+  ``RT @user:`` block or a trailing block are left out of the model's input and attached to
+  the main root afterwards with the label ``discourse`` (UD's label for such material) and a
+  fixed tag (URL and hashtag ``X/ADD``, mention ``PROPN/NNP``, emoji ``SYM/NFP``, ``RT``
+  ``X/XX``); a split sign and its name are parsed as words, as in the benchmarks;
+* strips the ``#``/``@`` of whole-word hashtags and mentions used inside a sentence from the
+  model's input (``I love #NYC`` is parsed as ``I love NYC``) while the graph keeps the token;
 * re-attaches every further root (one per sentence) to the main root, the root of the
   largest tree, with ``parataxis``, so that every graph is a single tree.
 
@@ -86,7 +98,8 @@ _ENTITY = r"&(?:amp|lt|gt|quot|apos|#\d+);"
 # One emoji grapheme: keycaps, ZWJ sequences, skin tones, flags; not (c), (r), TM.
 _EMOJI = r"(?:[0-9#*]\uFE0F?\u20E3|(?![\u00a9\u00ae\u2122])(?=[\p{Extended_Pictographic}\p{Regional_Indicator}])\X)"
 _ENTITY_RE = regex.compile(_ENTITY)
-_PROTECTED_RE = regex.compile("|".join((_URL, _MENTION, _HASHTAG, _ENTITY, _EMOJI)), regex.V1)
+_PROTECTED_RE = regex.compile(
+    f"{_URL}|{_EMOJI}|(?P<sign>{_MENTION}|{_HASHTAG})|{_ENTITY}", regex.V1)  # a keycap #️⃣ is an emoji
 _KINDS = (
     ("url", regex.compile(r"(?:https?://|www\.)\S+", regex.IGNORECASE)),
     ("mention", regex.compile(r"@\w+")),
@@ -388,7 +401,8 @@ class TextParser:
         return _Prepared(text, words, starts, kinds, self._core(words, kinds))
 
     def _tokenise(self, text: str) -> tuple[str, list[str], list[int]]:
-        """Words and offsets of raw text: markup matches whole, the rest by spaCy's tokenizer."""
+        """Words and offsets of raw text: URLs, HTML entities and emoji match whole, a mention or
+        hashtag as its sign and its name (the benchmarks' form), the rest by spaCy's tokenizer."""
         if not text.strip():
             raise InvalidInputError("text is empty or only whitespace")
         if len(text) > self.nlp.max_length:
@@ -413,8 +427,12 @@ class TextParser:
         last = 0
         for match in _PROTECTED_RE.finditer(clean):
             add_plain(last, match.start())
-            words.append(match.group())
-            starts.append(match.start())
+            if match.group("sign") is not None:  # "@Ryanair" -> "@", "Ryanair"
+                words.extend((match.group()[0], match.group()[1:]))
+                starts.extend((match.start(), match.start() + 1))
+            else:
+                words.append(match.group())
+                starts.append(match.start())
             last = match.end()
         add_plain(last, len(text))
         if not words:
@@ -479,6 +497,11 @@ class TextParser:
 
     @staticmethod
     def _space_after(prep: _Prepared, i: int) -> bool:
+        """Whether the model reads a space after word ``i`` (spaCy's tagger and parser see it): as
+        in the text, but a lone sign ``@``/``#`` always has one, so that ``@Ryanair`` is read as
+        the benchmarks' ``@ Ryanair`` and a raw post parses like its benchmark form."""
+        if prep.words[i] in ("@", "#"):
+            return True
         end = prep.starts[i] + len(prep.words[i])
         return end < len(prep.text) and prep.text[end].isspace()
 

@@ -30,7 +30,7 @@ def test_parse_text_json(capsys):
     assert len(doc["pos"]) == len(tokens) and len(doc["arcs"]) == len(tokens) - 1
     arcs = {(tokens[a["head"]], tokens[a["dep"]]): a["label"] for a in doc["arcs"]}
     assert arcs[("lands", "Kelly")] == "nsubj" and arcs[("in", "Kazakhstan")] == "pobj"
-    assert "https://t.co/x" in tokens and "#YearInSpace" in tokens
+    assert "https://t.co/x" in tokens and tokens[-2:] == ["#", "YearInSpace"]  # split as the benchmarks split it
 
 
 def test_pretokenised_option(capsys):
