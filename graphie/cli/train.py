@@ -1,4 +1,5 @@
-"""``graphie train CONFIG`` and ``graphie evaluate MODEL_DIR``."""
+"""``graphie train CONFIG`` (``--resume``: go on from the checkpoint of an interrupted run) and
+``graphie evaluate MODEL_DIR``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=JSON",
                    help="override any config value, e.g. --set model.gnn_layers=2 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to the log file)")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from OUTPUT/checkpoint/ of an interrupted run (same config and overrides); "
+                        "it is written every training.checkpoint_minutes and at each epoch end")
     p.set_defaults(func=run_train)
 
     e = subparsers.add_parser("evaluate", help="score a trained model on gold data (one JSON object)")
@@ -78,7 +82,8 @@ def run_train(args: argparse.Namespace) -> int:
     for dotted in args.set:
         _override(config, dotted)
     output = Path(args.output) if args.output else Path("runs") / path.stem
-    summary = train(config, output, base=path.resolve().parent.parent, progress=not args.no_progress)
+    summary = train(config, output, base=path.resolve().parent.parent, progress=not args.no_progress,
+                    resume=args.resume)
     from . import print_json
 
     print_json({"output": str(output), "best_epoch": summary["best_epoch"], "dev": summary["dev"]})

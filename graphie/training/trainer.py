@@ -30,6 +30,7 @@ model selection on validation F1 only.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -82,6 +83,9 @@ class TrainingOptions(StrictConfig):
     time_budget_minutes: float | None = Field(None, gt=0)  # size the run (and its schedule) to this much training
     freeze_encoder_layers: int = Field(0, ge=0)  # keep the embeddings and the lowest k layers fixed (cheaper steps)
     freeze_word_embeddings: bool = False  # keep the word-piece embedding table fixed (a smaller shipped model)
+    checkpoints: bool = True  # keep OUTPUT/checkpoint/ up to date while training, so that --resume can go on
+    checkpoint_minutes: float | None = Field(10.0, gt=0)  # write it this often (and at each epoch end)
+    checkpoint_every_steps: int | None = Field(None, ge=1)  # and every N optimiser steps
 
 
 class DataConfig(StrictConfig):
@@ -306,9 +310,193 @@ def add_image_context(posts: Sequence[Post], scenes: Sequence[Any] | None) -> No
             post.context = f"{words} | notes: {post.context}" if post.context else words
 
 
+# ---------------------------------------------------------------- resumable runs
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_FORMAT = 1
+# Options a resumed run may change: they do not alter what is computed (threads: up to float rounding).
+RESUME_FREE = ("num_threads", "checkpoints", "checkpoint_minutes", "checkpoint_every_steps")
+
+
+def resume_key(run: RunConfig) -> dict[str, Any]:
+    """What a checkpoint must agree on with the run that resumes it: the whole config as given
+    (before labels are read from the data), except :data:`RESUME_FREE`."""
+    key = run.model_dump(mode="json")
+    for name in RESUME_FREE:
+        key["training"].pop(name, None)
+    return key
+
+
+def find_checkpoint(output: str | os.PathLike) -> Path | None:
+    """The complete checkpoint of the run in ``output``, or ``None``. ``state.json`` is written
+    last, so a folder without it is incomplete; a crash between the two renames of
+    :func:`save_checkpoint` leaves the previous checkpoint as ``.checkpoint.old``, which is used then."""
+    output = Path(output)
+    for folder in (output / CHECKPOINT_DIR, output / f".{CHECKPOINT_DIR}.old"):
+        if (folder / "state.json").is_file():
+            return folder
+    return None
+
+
+def remove_checkpoint(output: str | os.PathLike) -> None:
+    """Delete the checkpoint of a finished run (and any half-written one)."""
+    import shutil
+
+    for name in (CHECKPOINT_DIR, f".{CHECKPOINT_DIR}.old", f".{CHECKPOINT_DIR}.tmp"):
+        shutil.rmtree(Path(output) / name, ignore_errors=True)
+
+
+def _rng_states() -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(JSON part, tensor part) of the Python, NumPy and torch (CPU and CUDA) generators."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors = {"rng/torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"rng/cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return ({"python": [version, list(internal), gauss],
+             "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]}, tensors)
+
+
+def _set_rng_states(saved: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    version, internal, gauss = saved["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = saved["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(tensors["rng/torch"])
+    cuda = [tensors[k] for k in sorted((k for k in tensors if k.startswith("rng/cuda/")), key=lambda k: int(k.rsplit("/", 1)[1]))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(output: str | os.PathLike, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: Any, scaler: Any, state: dict[str, Any], dropout_rng: random.Random) -> Path:
+    """Write ``output/checkpoint/`` atomically: everything a run needs to go on exactly where it was.
+
+    ``model.safetensors`` holds the weights; ``state.safetensors`` the optimiser's tensors and
+    torch's generator states; ``state.json`` the rest: ``state`` (epoch, position inside it, step,
+    best-so-far, history, ...), the optimiser's settings, the scheduler, the fp16 grad scaler, the
+    Python and NumPy generators and the context-dropout generator. Nothing is pickled. The
+    folder is written as ``.checkpoint.tmp`` and renamed into place, so a run killed while
+    writing leaves the previous checkpoint whole.
+    """
+    import shutil
+
+    from safetensors.torch import save_file
+
+    output = Path(output)
+    final, tmp, old = output / CHECKPOINT_DIR, output / f".{CHECKPOINT_DIR}.tmp", output / f".{CHECKPOINT_DIR}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
+    opt = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    opt_state: dict[str, dict[str, Any]] = {}
+    for idx, entries in opt["state"].items():
+        opt_state[str(idx)] = {}
+        for name, value in entries.items():
+            if torch.is_tensor(value):
+                tensors[f"optimizer/{idx}/{name}"] = value.detach().cpu().contiguous()
+            else:
+                opt_state[str(idx)][name] = value
+    rng, rng_tensors = _rng_states()
+    tensors.update(rng_tensors)
+    save_file(tensors, str(tmp / "state.safetensors"))
+    version, internal, gauss = dropout_rng.getstate()
+    meta = {"format": CHECKPOINT_FORMAT, **state,
+            "optimizer": {"state": opt_state, "param_groups": opt["param_groups"]},
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng": {**rng, "context_dropout": [version, list(internal), gauss]}}
+    (tmp / "state.json").write_text(json.dumps(meta), encoding="utf-8")
+    for name in ("model.safetensors", "state.safetensors", "state.json", "."):
+        _fsync(tmp / name)
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    tmp.rename(final)
+    _fsync(output)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                    scaler: Any) -> tuple[dict[str, Any], Any]:
+    """Load a :func:`save_checkpoint` folder into ``model``, ``optimizer``, ``scheduler`` and
+    ``scaler``; returns (its ``state.json``, a callable that restores the random generators
+    and returns the context-dropout generator: call it last, right before training goes on).
+
+    Raises:
+        InvalidInputError: an unreadable checkpoint or one that does not fit the model.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        weights = load_file(str(folder / "model.safetensors"))
+        tensors = load_file(str(folder / "state.safetensors"))
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise InvalidInputError(f"{folder}: unreadable checkpoint ({exc})") from None
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise InvalidInputError(f"{folder}: checkpoint format {meta.get('format')!r} is not {CHECKPOINT_FORMAT}")
+    try:
+        model.load_state_dict(weights)
+        opt = meta["optimizer"]
+        state = {int(idx): {**entries, **{key.split("/")[2]: t for key, t in tensors.items()
+                                          if key.startswith(f"optimizer/{idx}/")}}
+                 for idx, entries in opt["state"].items()}
+        groups = [{**g, "betas": tuple(g["betas"])} if "betas" in g else g for g in opt["param_groups"]]
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+        scheduler.load_state_dict(meta["scheduler"])
+        if scaler is not None and meta["scaler"]:
+            scaler.load_state_dict(meta["scaler"])
+    except (RuntimeError, KeyError, ValueError) as exc:
+        raise InvalidInputError(f"{folder}: the checkpoint does not fit this run's model ({str(exc).splitlines()[0]})") from None
+
+    def restore_generators() -> random.Random:
+        _set_rng_states(meta["rng"], tensors)
+        version, internal, gauss = meta["rng"]["context_dropout"]
+        rng = random.Random()
+        rng.setstate((version, tuple(internal), gauss))
+        return rng
+
+    return meta, restore_generators
+
+
+def _config_changes(saved: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two configs."""
+    keys = sorted(set(saved) | set(now))
+    out = []
+    for k in keys:
+        a, b = saved.get(k), now.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_changes(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}")
+    return out
+
+
 def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None = None,
-          progress: bool = True) -> dict[str, Any]:
-    """Train, keep the checkpoint with the best validation F1 in ``output``; returns its scores."""
+          progress: bool = True, resume: bool = False) -> dict[str, Any]:
+    """Train, keep the checkpoint with the best validation F1 in ``output``; returns its scores.
+
+    While it runs, ``output/checkpoint/`` holds everything needed to go on (see
+    :func:`save_checkpoint`), written every ``training.checkpoint_minutes`` (and every
+    ``training.checkpoint_every_steps``) and at each epoch end, and removed when the run ends.
+    ``resume=True`` goes on from it exactly: the same batches in the same order, the same
+    random draws, so the result equals an uninterrupted run's (up to float rounding when the
+    number of threads differs).
+
+    Raises:
+        InvalidInputError: a bad config; with ``resume``, no checkpoint in ``output`` or one
+            written with another config.
+    """
     from tqdm import tqdm
     from transformers import get_linear_schedule_with_warmup
 
@@ -316,11 +504,30 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
 
     run = RunConfig.from_dict(config)
     opts, model_cfg = run.training, run.model
+    key = resume_key(run)
     data = run.data.model_dump()
     output = Path(output)
+    checkpoint = find_checkpoint(output)
+    saved: dict[str, Any] | None = None
+    if resume:
+        if checkpoint is None:
+            finished = " (the run there has finished: metrics.json)" if (output / "metrics.json").is_file() else ""
+            raise InvalidInputError(f"{output}: no checkpoint to resume from, {output / CHECKPOINT_DIR} "
+                                    f"is missing{finished}")
+        try:
+            saved = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InvalidInputError(f"{checkpoint}: unreadable checkpoint ({exc})") from None
+        changed = _config_changes(saved.get("config", {}), key)
+        if changed:
+            raise InvalidInputError(f"{output}: the checkpoint was written with another config "
+                                    f"(changed: {', '.join(changed[:5])}); resume with the same config and overrides")
     output.mkdir(parents=True, exist_ok=True)
     handler = _setup_logging(output)
     try:
+        if checkpoint is not None and not resume:
+            log.warning("%s holds the checkpoint of an unfinished run; starting afresh (it will be replaced; "
+                        "resume it with --resume instead)", checkpoint)
         seed_everything(opts.seed)
         torch.set_num_threads(opts.num_threads)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -362,7 +569,9 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         precision = dtype_name(dtype)
         log.info("precision: %s (autocast)" if dtype is not None else "precision: %s", precision)
         dropout_rng = random.Random(opts.seed)
-        if opts.time_budget_minutes:
+        if saved is not None:
+            total = saved["total"]  # as the interrupted run sized it (a time budget is not measured again)
+        elif opts.time_budget_minutes:
             probe = [collate(c) for c in list(length_batches(examples, opts.batch_size, True, opts.seed))[:3]]
             seconds = measure_step_seconds(model, probe, dtype)
             fits = max(1, int(opts.time_budget_minutes * 60 / seconds))
@@ -373,15 +582,40 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         epochs = math.ceil(total / steps_per_epoch)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(opts.warmup * total), total)
         best, best_epoch, history, stale, step = None, -1, [], 0, 0
-        for epoch in range(epochs):
+        first_epoch, position, losses, seconds_before = 0, 0, [], 0.0
+        if saved is not None:
+            assert checkpoint is not None
+            saved, restore_generators = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler)
+            best, best_epoch, history, stale, step = (saved["best"], saved["best_epoch"], saved["history"],
+                                                      saved["stale"], saved["step"])
+            first_epoch, position, losses, seconds_before = (saved["epoch"], saved["position"], saved["losses"],
+                                                             saved["epoch_seconds"])
+            dropout_rng = restore_generators()  # last: nothing may draw between here and the next batch
+            log.info("resumed from %s: epoch %d, batch %d, step %d of %d", checkpoint, first_epoch + 1, position,
+                     step, total)
+
+        def checkpoint_now(epoch: int, position: int, losses: list[float], epoch_seconds: float) -> None:
+            state = {"config": key, "epoch": epoch, "position": position, "step": step, "total": total,
+                     "losses": losses, "epoch_seconds": round(epoch_seconds, 3), "best": best,
+                     "best_epoch": best_epoch, "history": history, "stale": stale}
+            t = time.time()
+            save_checkpoint(output, model, optimizer, scheduler, scaler, state, dropout_rng)
+            log.info("checkpoint: epoch %d, batch %d, step %d (%.1fs)", epoch + 1, position, step, time.time() - t)
+
+        last_checkpoint = time.monotonic()
+        for epoch in range(first_epoch, epochs):
             model.train()
-            start, losses = time.time(), []
-            n_steps = min(steps_per_epoch, total - step)
-            bar = tqdm(length_batches(examples, opts.batch_size, shuffle=True, seed=opts.seed + epoch),
-                       total=n_steps, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
+            if epoch > first_epoch:
+                position, losses, seconds_before = 0, [], 0.0
+            start = time.time()
+            n_steps = min(steps_per_epoch, total - (step - len(losses)))
+            batches = length_batches(examples, opts.batch_size, shuffle=True, seed=opts.seed + epoch)
+            bar = tqdm(itertools.islice(batches, position, None), total=n_steps, initial=len(losses),
+                       desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
             for chunk in bar:
                 if len(losses) == n_steps:
                     break
+                position += 1
                 batch = collate(drop_context(chunk, opts.context_dropout, dropout_rng)).to(device)
                 with torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
                     out = model(batch)
@@ -407,7 +641,12 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                 if not progress and len(losses) % 50 == 0:  # a heartbeat in the log instead of the bar
                     log.info("epoch %d step %d/%d loss %.4f (%.0fs)", epoch + 1, len(losses), n_steps,
                              np.mean(losses[-50:]), time.time() - start)
-            train_time = time.time() - start
+                due = ((opts.checkpoint_every_steps and step % opts.checkpoint_every_steps == 0)
+                       or (opts.checkpoint_minutes and time.monotonic() - last_checkpoint >= opts.checkpoint_minutes * 60))
+                if opts.checkpoints and due and len(losses) < n_steps:  # at the epoch's end one follows anyway
+                    checkpoint_now(epoch, position, losses, seconds_before + time.time() - start)
+                    last_checkpoint = time.monotonic()
+            train_time = seconds_before + time.time() - start
             t1 = time.time()
             scores, _ = evaluate(model, dev_posts, model_cfg.task, dev_scenes, dev_graphs, opts.eval_batch_size)
             record = {"epoch": epoch + 1, "steps": len(losses), "loss": float(np.mean(losses)) if losses else None,
@@ -429,10 +668,14 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                 if stale >= opts.patience:
                     log.info("early stop: no better validation F1 for %d epochs", stale)
                     break
+            if opts.checkpoints and epoch + 1 < epochs:
+                checkpoint_now(epoch + 1, 0, [], 0.0)
+                last_checkpoint = time.monotonic()
         summary = {"best_epoch": best_epoch, "dev": best, "history": history, "steps": step,
                    "config": {**config, "model": model_cfg.to_dict(), "training": opts.to_dict()},
                    "device": str(device), "precision": precision, "train_posts": len(train_posts), "dev_posts": len(dev_posts)}
         (output / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        remove_checkpoint(output)  # the run is complete: the best model and metrics.json are what stays
         return summary
     finally:
         log.removeHandler(handler)
