@@ -121,6 +121,9 @@ class ContextCache:
     def __len__(self) -> int:
         return len(self._items)
 
+    def __repr__(self) -> str:
+        return f"ContextCache(max_entries={self.max_entries})"
+
 
 #: The cache every provider uses unless given its own.
 CACHE = ContextCache()
