@@ -14,6 +14,8 @@ then the windows merged and the language checked).
 
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 import numbers
 import os
@@ -233,9 +235,10 @@ class Extractor:
             text: the post's text (raw; it is tokenised and parsed here). A list of posts (strings,
                 dicts, :class:`Post`) instead gives a list of outcomes, as :meth:`extract_many`.
             image: a local path, encoded bytes, a PIL image, or a ready :class:`parsers.scene.SceneGraph`.
-            caption: a caption of the image; used as the scene graph when no image is given.
-            context: auxiliary text (retrieved knowledge, LLM notes) that informs the prediction
-                but never yields entities itself.
+            caption: a caption of the image: read in the context segment by a model that learnt
+                to read captions (see :meth:`model_input`); the scene graph when no image is given.
+            context: auxiliary text (LLM notes, retrieved knowledge; see :mod:`graphie.context`)
+                that informs the prediction but never yields entities itself.
 
         Raises:
             InvalidInputError: empty or non-string text.
@@ -304,6 +307,7 @@ class Extractor:
 
         from .models.precision import autocast_forward
 
+        posts = [self.model_input(p) for p in posts]
         graphs = self.parse(posts)
         cut = [self.windows(g, pieces) for g, pieces in zip(graphs, self._piece_counts(graphs))]
         flat_posts = [p for p, w in zip(posts, cut) for _ in w.graphs]
@@ -322,6 +326,18 @@ class Extractor:
                 result.warnings.append(warning)
             results.append(result)
         return results
+
+    def model_input(self, post: Post) -> Post:
+        """The post as the model reads it. A model that learnt to read the image's caption
+        (``"caption"`` in its config's ``context``) gets the caption in front of the notes in its
+        context segment, written as in training (``"caption: … | notes: …"``, see
+        :func:`graphie.context.given.format_context`); other models read ``post.context`` as
+        given, and a caption only becomes their scene graph. ``post`` itself is left unchanged."""
+        if "caption" not in self.model.config.context or not post.caption:
+            return post
+        from .context.given import format_context
+
+        return dataclasses.replace(post, context=format_context(post.caption, post.context))
 
     def _detector(self) -> Any:
         """The detector, constructed once (its ONNX sessions and weights are reused across posts)."""

@@ -195,3 +195,20 @@ def test_quantize_makes_the_encoder_int8_and_still_extracts(model_dir):
     assert sum(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in modules) >= 6 * 6  # 6 per layer
     result = ex.extract("Obama and Michelle at the White House")
     assert result.tokens[0] == "Obama"
+
+
+def test_a_model_that_reads_captions_gets_the_caption_in_its_context(model_dir):
+    """The front door writes a post's caption into the context segment as training does, only for
+    a model whose config says it learnt to read captions; the caller's post is left unchanged."""
+    import graphie
+    from graphie.types import Post
+
+    ex = graphie.load(model_dir)
+    post = Post(text="Obama visits Paris", caption="a man waving at a crowd", context="Obama is a politician.")
+    assert ex.model_input(post) is post  # a text-only model: the caption is only a scene graph
+    ex.model.config.context = ["caption", "notes"]
+    read = ex.model_input(post)
+    assert read.context == "caption: a man waving at a crowd | notes: Obama is a politician."
+    assert post.context == "Obama is a politician."
+    assert ex.model_input(Post(text="Obama visits Paris", caption="a man")).context == "caption: a man"
+    assert ex("Obama visits Paris", caption="a man waving at a crowd").tokens == ["Obama", "visits", "Paris"]
