@@ -4,6 +4,8 @@
     result = graphie.extract("Obama and Michelle at the White House", "photo.jpg")
 """
 
+import logging
+
 from .errors import (
     DatasetFormatError,
     GraphieError,
@@ -11,6 +13,7 @@ from .errors import (
     InvalidInputError,
     MissingDependencyError,
     ModelLoadError,
+    OutputError,
     UnknownComponentError,
 )
 from .api import Extractor, extract, load
@@ -18,6 +21,9 @@ from .batch import ErrorRecord
 from .types import Entity, Extraction, Post, Relation, Span
 
 __version__ = "0.1.0"
+
+# A library logs and the application decides what to show (the command line: --verbose, --quiet).
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "extract",
@@ -32,6 +38,7 @@ __all__ = [
     "InvalidInputError",
     "MissingDependencyError",
     "ModelLoadError",
+    "OutputError",
     "Post",
     "Relation",
     "Span",

@@ -16,12 +16,14 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, OutputError
 from .types import Post, PostId
 
 if TYPE_CHECKING:
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
 
 #: Keys of an input record; any other key is an error naming it (a misspelt "txet" is not "empty text").
 INPUT_KEYS = ("id", "text", "tokens", "image", "caption", "context")
-Row = dict[str, Any]  # {"line": int, "raw": bytes (one JSON object), "dup_of": line of the id's first use or 0}
+Row = dict[str, Any]  # {"line": int, "raw": bytes (one JSON object), "dup_of": line of the id's first use or 0,
+#                         "problem": why the line was not read, or ""}
 
 
 @dataclass
@@ -68,11 +71,13 @@ def _json_type(value: Any) -> str:
     return _JSON_TYPES.get(type(value), f"a {type(value).__name__}")
 
 
-def _lone_surrogate(text: str) -> str | None:
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> str | None:
     """Where ``text`` holds a lone surrogate (no valid UTF-8 can carry it; JSON's ``\\ud800`` can)."""
-    for i, ch in enumerate(text):
-        if "\ud800" <= ch <= "\udfff":
-            return f"a lone surrogate U+{ord(ch):04X} at character {i}, which is not valid Unicode"
+    if found := _SURROGATE.search(text):
+        return f"a lone surrogate U+{ord(found.group()):04X} at character {found.start()}, which is not valid Unicode"
     return None
 
 
@@ -106,13 +111,13 @@ def post_from_record(record: Any, where: str, *, require_id: bool = True, defaul
         post_id, id_ok = default_id, True
     elif not id_ok:
         return bad("id", f"id must be a string or an integer, got {_json_type(post_id)}")
-    elif isinstance(post_id, str) and (problem := _lone_surrogate(post_id)):
+    elif isinstance(post_id, str) and (problem := lone_surrogate(post_id)):
         return bad("id", f"id holds {problem}")
     for name in ("text", "caption", "context") + (() if python_images else ("image",)):
         value = record.get(name)
         if value is not None and not isinstance(value, str):
             return bad(name, f"{name} must be a string, got {_json_type(value)}")
-        if isinstance(value, str) and (problem := _lone_surrogate(value)):
+        if isinstance(value, str) and (problem := lone_surrogate(value)):
             return bad(name, f"{name} holds {problem}")
     tokens = record.get("tokens")
     if tokens is not None:
@@ -121,7 +126,7 @@ def post_from_record(record: Any, where: str, *, require_id: bool = True, defaul
         for i, tok in enumerate(tokens):
             if not isinstance(tok, str) or not tok:
                 return bad("tokens", f"token {i} must be a non-empty string, got {_json_type(tok)}")
-            if problem := _lone_surrogate(tok):
+            if problem := lone_surrogate(tok):
                 return bad("tokens", f"token {i} holds {problem}")
     text = record.get("text")
     if text is None and tokens is None:
@@ -134,15 +139,30 @@ def post_from_record(record: Any, where: str, *, require_id: bool = True, defaul
                 context=record.get("context"), id=post_id)
 
 
+def loads(raw: bytes, where: str) -> tuple[Any, str | None]:
+    """The JSON value of one raw input line, or ``(None, why not)``: not UTF-8, not JSON, nested
+    too deeply to read, or a number too long to convert. Never raises, so that one line can never
+    stop a run (nor every rerun of it)."""
+    try:
+        return json.loads(raw.decode("utf-8")), None
+    except UnicodeDecodeError as exc:
+        return None, f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    except json.JSONDecodeError as exc:
+        return None, f"{where}: not valid JSON ({exc.msg} at character {exc.pos})"
+    except RecursionError:
+        return None, f"{where}: JSON nested too deeply to read (an input is one flat object)"
+    except ValueError as exc:  # Python's 4,300-digit limit on integers
+        return None, f"{where}: not readable JSON ({str(exc).split(';')[0]})"
+
+
 def decode_row(row: Row, images_dir: str | os.PathLike | None = None) -> Post | ErrorRecord:
     """The post of one file row (raw bytes of one JSON object), or the error record saying why not."""
     where = f"line {row['line']}"
-    try:
-        record = json.loads(row["raw"].decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return ErrorRecord(None, "InvalidInputError", f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})")
-    except json.JSONDecodeError as exc:
-        return ErrorRecord(None, "InvalidInputError", f"{where}: not valid JSON ({exc.msg} at character {exc.pos})")
+    if row.get("problem"):
+        return ErrorRecord(None, "InvalidInputError", f"{where}: {row['problem']}")
+    record, problem = loads(row["raw"], where)
+    if problem is not None:
+        return ErrorRecord(None, "InvalidInputError", problem)
     if row.get("dup_of"):
         return ErrorRecord(None, "InvalidInputError",
                            f"{where}: duplicate id {record['id']!r} (first on line {row['dup_of']})", "id")
@@ -169,35 +189,125 @@ def extract_rows(extractor: "Extractor", rows: Iterable[Row], *, images_dir: str
 
 
 # --- files ---------------------------------------------------------------------------------
+#: A longer input line is an error record, read past without holding it in memory (a file without
+#: line breaks must not exhaust memory); a 10 MB post is read.
+MAX_LINE_BYTES = 64 * 2**20
+#: Keys every output record has; an existing output whose lines lack them was not written by graphie.
+OUTPUT_KEYS = ("id", "line", "entities", "relations", "error")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_FOREIGN = (  # how a file that is not UTF-8 JSONL starts, and what to do about it
+    (b"\xff\xfe\x00\x00", "UTF-32 text", "convert it: iconv -f UTF-32 -t UTF-8 {path} > posts.jsonl"),
+    (b"\x00\x00\xfe\xff", "UTF-32 text", "convert it: iconv -f UTF-32 -t UTF-8 {path} > posts.jsonl"),
+    (b"\xff\xfe", "UTF-16 text", "convert it: iconv -f UTF-16 -t UTF-8 {path} > posts.jsonl"),
+    (b"\xfe\xff", "UTF-16 text", "convert it: iconv -f UTF-16 -t UTF-8 {path} > posts.jsonl"),
+    (b"PAR1", "a Parquet file", "name it .parquet"),
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first: gunzip"),
+)
+_INT64 = (-2**63, 2**63 - 1)
+
+
 def _is_parquet(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith((".parquet", ".pq"))
 
 
-def read_rows(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
-    """``(line, raw JSON bytes)`` of each input: JSONL lines (blank lines skipped) or Parquet rows."""
-    if not _is_parquet(path):
-        with open(path, "rb") as f:
-            for line, raw in enumerate(f, start=1):
-                if raw.strip():
-                    yield line, raw
-        return
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
-    table_file = pq.ParquetFile(path)
-    for col in table_file.schema_arrow:
+
+def _lines(f: Any) -> Iterator[tuple[bytes, int]]:
+    """``(raw line, 0)`` of a binary file, or ``(b"", size)`` for a line over :data:`MAX_LINE_BYTES`,
+    which is skipped in pieces and never held whole."""
+    while raw := f.readline(MAX_LINE_BYTES + 1):
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            size = len(raw)
+            while raw and not raw.endswith(b"\n"):
+                raw = f.readline(2**20)
+                size += len(raw)
+            yield b"", size
+        else:
+            yield raw, 0
+
+
+def _check_text_file(path: str | os.PathLike, head: bytes) -> None:
+    """Refuse a whole file that is not UTF-8 text: line by line it would give records that are
+    not one per input (UTF-16 breaks lines inside characters)."""
+    for start, what, fix in _FOREIGN:
+        if head.startswith(start):
+            raise InvalidInputError(f"{path} is {what}, not UTF-8 JSONL: {fix.format(path=path)}")
+    if head and head.count(0) * 4 >= len(head):  # UTF-16 or UTF-32 without a byte-order mark
+        raise InvalidInputError(f"{path} is not UTF-8 text ({head.count(0)} of its first {len(head)} bytes are NUL: "
+                                "UTF-16 without a byte-order mark, or a binary file)")
+
+
+def _check_input_schema(path: str | os.PathLike, schema: Any) -> None:
+    """Refuse a Parquet input whose columns cannot be inputs (the same for every row, so one error
+    at the door instead of one per row)."""
+    import pyarrow as pa
+
+    for name in schema.names:
+        if name not in INPUT_KEYS:
+            near = difflib.get_close_matches(name, INPUT_KEYS, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise InvalidInputError(f"{path}: column {name!r} is not an input field{hint}; "
+                                    f"inputs have {', '.join(INPUT_KEYS)}")
+    if "id" not in schema.names:
+        raise InvalidInputError(f"{path}: no 'id' column (every input needs a string or integer id)")
+    if "text" not in schema.names and "tokens" not in schema.names:
+        raise InvalidInputError(f"{path}: no 'text' or 'tokens' column")
+    for col in schema:
         t = col.type
+        if pa.types.is_dictionary(t):  # pandas categoricals
+            t = t.value_type
         plain = pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t) \
             or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)
         if not (plain or (pa.types.is_list(t) and pa.types.is_string(t.value_type))):
             raise InvalidInputError(f"{path}: column {col.name!r} is {t}; inputs are strings, integers "
                                     "(id) and lists of strings (tokens); images are given as paths")
+
+
+def read_rows(path: str | os.PathLike) -> Iterator[tuple[int, bytes, str]]:
+    """``(line, raw JSON bytes, problem)`` of each input: JSONL lines (blank lines skipped, a UTF-8
+    byte-order mark dropped) or Parquet rows. ``problem`` is empty, or says why the line was not
+    read (longer than :data:`MAX_LINE_BYTES`).
+
+    Raises:
+        InvalidInputError: a file that is not UTF-8 JSONL (UTF-16, gzip, Parquet by content) or
+            not a readable Parquet file with input columns.
+    """
+    if not _is_parquet(path):
+        with open(path, "rb") as f:
+            _check_text_file(path, f.read(4096))
+            f.seek(0)
+            for line, (raw, too_long) in enumerate(_lines(f), start=1):
+                if too_long:
+                    yield line, b"", f"the line has {too_long:,} bytes, more than {MAX_LINE_BYTES:,}"
+                    continue
+                if raw.startswith(_UTF8_BOM):  # Windows editors start a file (or each part of one) with it
+                    raw = raw[len(_UTF8_BOM):]
+                if raw.strip():
+                    yield line, raw, ""
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table_file = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        with open(path, "rb") as f:
+            looks_jsonl = f.read(64).lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"{")
+        hint = ": it looks like JSONL, name it .jsonl" if looks_jsonl else ""
+        raise InvalidInputError(f"{path} is not a readable Parquet file ({_first_line(exc)}){hint}") from exc
+    _check_input_schema(path, table_file.schema_arrow)
     line = 0
-    for batch in table_file.iter_batches(batch_size=4096):
-        for row in batch.to_pylist():
-            line += 1
-            record = {k: v for k, v in row.items() if v is not None}
-            yield line, json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    try:
+        for batch in table_file.iter_batches(batch_size=4096):
+            for row in batch.to_pylist():
+                line += 1
+                record = {k: v for k, v in row.items() if v is not None}
+                yield line, json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogatepass"), ""
+    except (pa.ArrowException, OSError) as exc:
+        raise InvalidInputError(f"{path} is unreadable after row {line} ({_first_line(exc)}); the rows before "
+                                "it are done and a rerun resumes there") from exc
 
 
 @dataclass
@@ -209,42 +319,80 @@ class Finished:
     lines: set[int] = field(default_factory=set)
     records: list[dict[str, Any]] = field(default_factory=list)  # Parquet only: rewritten with the new ones
     text_ids: bool = False  # a Parquet id column of strings: integer ids of the input were written as text
+    journaled: int = 0  # Parquet only: records of a run that did not reach its final write
 
     def has(self, post_id: PostId) -> bool:
-        return (str(post_id) if self.text_ids and isinstance(post_id, int) else post_id) in self.ids
+        return post_id in self.ids or (self.text_ids and isinstance(post_id, int) and str(post_id) in self.ids)
+
+    def add(self, record: dict[str, Any]) -> None:
+        if record.get("id") is not None:
+            self.ids.add(record["id"])
+        elif record.get("line") is not None:
+            self.lines.add(record["line"])
+
+
+def journal_path(output_path: str | os.PathLike) -> Path:
+    """Where a Parquet output's records are appended as they come (JSONL) until the run writes the
+    Parquet file: a run killed, out of disk or refused at its final write loses nothing."""
+    return Path(f"{output_path}.inprogress.jsonl")
+
+
+def _read_output_jsonl(path: Path, done: Finished, journal: bool) -> None:
+    """Add the records of a JSONL output to ``done``; a torn last line (a killed run) is cut off.
+    Any other line that is not an output record means graphie did not write the file: refused."""
+    good = 0
+    with open(path, "rb") as f:
+        for n, (raw, too_long) in enumerate(_lines(f), start=1):
+            if not too_long and not raw.endswith(b"\n") and raw.startswith(b'{"id": '):
+                break  # the torn end of a killed run: cut off below, and that input done again
+            if not too_long and not raw.strip():
+                good += len(raw)
+                continue
+            record = None if too_long else loads(raw, "")[0]
+            if not (isinstance(record, dict) and all(k in record for k in OUTPUT_KEYS)):
+                raise InvalidInputError(
+                    f"{path}: line {n} is not a graphie output record, so graphie did not write this file: "
+                    "refusing to write into it (choose another output, or move the file away)")
+            done.add(record)
+            if journal:
+                done.records.append(record)
+                done.journaled += 1
+            good += len(raw)
+    if good != path.stat().st_size:
+        with open(path, "rb+") as f:
+            f.truncate(good)
 
 
 def finished(output_path: str | os.PathLike) -> Finished:
-    """What an earlier run of the same command wrote; a torn last JSONL line (a killed run) is cut off."""
+    """What an earlier run of the same command wrote (for Parquet, with the records of a run that
+    did not reach its final write); a torn last JSONL line (a killed run) is cut off.
+
+    Raises:
+        InvalidInputError: the file exists but graphie did not write it (another file, the input).
+    """
     path, done = Path(output_path), Finished()
-    if not path.exists():
+    if not _is_parquet(path):
+        if path.exists():
+            _read_output_jsonl(path, done, journal=False)
         return done
-    if _is_parquet(path):
+    if path.exists():
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidInputError(f"{path} exists and is not a readable Parquet file ({_first_line(exc)}): "
+                                    "refusing to replace it (choose another output, or move it away)") from exc
+        missing = [k for k in OUTPUT_KEYS if k not in table.schema.names]
+        if missing:
+            raise InvalidInputError(f"{path} is a Parquet file graphie did not write (no {missing[0]!r} column): "
+                                    "refusing to replace it (choose another output, or move it away)")
         done.records, done.text_ids = table.to_pylist(), table.schema.field("id").type == "string"
-        records: Iterable[dict[str, Any]] = done.records
-    else:
-        records, good_bytes = [], 0
-        with open(path, "rb") as f:
-            for raw in f:
-                try:
-                    record = json.loads(raw) if raw.endswith(b"\n") else None
-                except ValueError:
-                    record = None
-                if not isinstance(record, dict):
-                    break
-                records.append(record)
-                good_bytes += len(raw)
-        if good_bytes != path.stat().st_size:
-            with open(path, "rb+") as f:
-                f.truncate(good_bytes)
-    for record in records:
-        if record.get("id") is not None:
-            done.ids.add(record["id"])
-        elif record.get("line") is not None:
-            done.lines.add(record["line"])
+        for record in done.records:
+            done.add(record)
+    if journal_path(path).exists():
+        _read_output_jsonl(journal_path(path), done, journal=True)
     return done
 
 
@@ -252,8 +400,8 @@ def pending_rows(input_path: str | os.PathLike, done: Finished, counts: dict[str
     """The rows still to do, each marked with the line of its id's first use when the id is a
     duplicate (an id is tracked through skipped lines too, so reruns judge duplicates alike)."""
     first_line: dict[PostId, int] = {}
-    for line, raw in read_rows(input_path):
-        post_id = _peek_id(raw)
+    for line, raw, problem in read_rows(input_path):
+        post_id = _peek_id(raw) if not problem else None
         dup_of = 0
         if post_id is not None:
             dup_of = first_line.setdefault(post_id, line)
@@ -261,14 +409,11 @@ def pending_rows(input_path: str | os.PathLike, done: Finished, counts: dict[str
         if done.has(post_id) if post_id is not None and not dup_of else (line in done.lines):
             counts["skipped"] += 1
             continue
-        yield {"line": line, "raw": raw, "dup_of": dup_of}
+        yield {"line": line, "raw": raw, "dup_of": dup_of, "problem": problem}
 
 
 def _peek_id(raw: bytes) -> PostId | None:
-    try:
-        record = json.loads(raw.decode("utf-8"))
-    except ValueError:
-        return None
+    record = loads(raw, "")[0]
     post_id = record.get("id") if isinstance(record, dict) else None
     return post_id if isinstance(post_id, (str, int)) and not isinstance(post_id, bool) else None
 
@@ -280,33 +425,155 @@ def run_file(extractor: "Extractor", input_path: str | os.PathLike, output_path:
     in this process, resuming after the inputs already there.
 
     Returns counts: ``{"done": results written, "errors": error records written, "skipped": already done}``.
+    Raises the errors of :func:`write_records`.
     """
     return write_records(input_path, output_path, lambda rows: extract_rows(
         extractor, rows, images_dir=images_dir, batch_size=batch_size, progress=progress))
 
 
+def check_paths(input_path: str | os.PathLike, output_path: str | os.PathLike) -> None:
+    """Refuse, before any work, an input that is not a file and an output that graphie cannot
+    append to and read back: the input itself, a device (``/dev/stdout``), a folder, or a path in
+    a folder that does not exist."""
+    src, out = Path(input_path), Path(output_path)
+    if not src.exists():
+        raise InvalidInputError(f"input file {str(src)!r} does not exist")
+    if not src.is_file():
+        raise InvalidInputError(f"input {str(src)!r} is not a file")
+    device = os.path.abspath(out).startswith(("/dev/", "/proc/"))
+    if device or (out.exists() and not out.is_file()):
+        kind = "a folder" if out.is_dir() else "a device, not a file"
+        raise InvalidInputError(f"output {str(out)!r} is {kind}: a rerun reads the output back to resume, so it "
+                                "must be a file (to watch the records come, write a file and `tail -f` it)")
+    for target in (out, journal_path(out)):
+        if target.exists() and os.path.samefile(src, target) or os.path.realpath(src) == os.path.realpath(target):
+            raise InvalidInputError(f"output {str(out)!r} is the input file: choose another output path")
+    if not out.parent.is_dir():
+        raise InvalidInputError(f"output folder {str(out.parent)!r} does not exist")
+
+
+@contextmanager
+def output_lock(output_path: str | os.PathLike) -> Iterator[None]:
+    """Hold ``<output>.lock`` while a run writes ``output_path``, so that two runs never write one
+    output (each would append every id). The kernel frees the lock when its process ends, however
+    it ends (``kill -9`` included), so a lock is never stale; the file is removed on release.
+
+    Raises:
+        OutputError: another run holds the lock, or the lock file cannot be written.
+    """
+    lock = Path(f"{output_path}.lock")
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (documented)
+        yield
+        return
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot write {output_path}: {exc.strerror or exc} (creating {lock})") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise OutputError(f"another run{f' (pid {holder})' if holder else ''} is writing {output_path}: "
+                              f"wait for it to end, or choose another output") from None
+        try:  # the run that held the lock may have removed the file just before we locked it
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass
+        os.close(fd)
+
+
+class _Appender:
+    """Appends output records to a file one whole line at a time: a record that cannot be written
+    whole (disk full, a signal) is cut off again, so the file never ends in a torn line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.size = os.fstat(self.fd).st_size
+        self.written = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        text = json.dumps(record, ensure_ascii=False) + "\n"
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate in a message: \u escapes keep the line valid UTF-8
+            data = (json.dumps(record) + "\n").encode("ascii")
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self.fd, view):]
+        except BaseException:
+            try:
+                os.ftruncate(self.fd, self.size)
+            except OSError:
+                pass  # the next run cuts the torn line off
+            raise
+        self.size += len(data)
+        self.written += 1
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
 def write_records(input_path: str | os.PathLike, output_path: str | os.PathLike,
                   engine: Callable[[Iterator[Row]], Iterable[dict[str, Any]]]) -> dict[str, int]:
     """Run ``engine`` (rows in, one record per row out, in order) over the pending inputs and write
-    its records: JSONL lines appended and flushed one by one, or Parquet written whole at the end
-    (through a temporary file, so a killed run leaves the previous file intact)."""
-    if not Path(input_path).is_file():
-        raise InvalidInputError(f"input file {str(input_path)!r} does not exist")
-    done = finished(output_path)
-    counts = {"done": 0, "errors": 0, "skipped": 0}
-    records = engine(pending_rows(input_path, done, counts))
-    if _is_parquet(output_path):
-        new = []
-        for record in records:
-            counts["errors" if record["error"] else "done"] += 1
-            new.append(record)
-        _write_parquet(done.records + new, output_path)
-        return counts
-    with open(output_path, "a", encoding="utf-8") as out:
-        for record in records:
-            counts["errors" if record["error"] else "done"] += 1
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
+    its records, holding :func:`output_lock`. JSONL: lines appended one by one. Parquet: the records
+    are appended to :func:`journal_path` as they come and the Parquet file is written whole at the
+    end (through a temporary file), so a killed or failed run loses nothing and a rerun resumes.
+
+    Raises:
+        InvalidInputError: see :func:`check_paths`, :func:`read_rows` and :func:`finished`.
+        OutputError: the output cannot be written (disk full, read-only, another run writing it);
+            what was written is kept, and rerunning the same command resumes.
+    """
+    check_paths(input_path, output_path)
+    parquet = _is_parquet(output_path)
+    target = journal_path(output_path) if parquet else Path(output_path)
+    with output_lock(output_path):
+        done = finished(output_path)
+        counts = {"done": 0, "errors": 0, "skipped": 0}
+        try:
+            out = _Appender(target)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        new: list[dict[str, Any]] = []
+        try:
+            for record in engine(pending_rows(input_path, done, counts)):
+                try:
+                    out.write(record)
+                except OSError as exc:
+                    raise OutputError(
+                        f"cannot write {target}: {exc.strerror or exc} (after {out.written} new records, which are "
+                        "kept): make room, or fix the path, and rerun the same command to resume") from exc
+                counts["errors" if record["error"] else "done"] += 1
+                if parquet:
+                    new.append(record)
+        finally:
+            out.close()
+        if parquet:
+            if new or done.journaled or not Path(output_path).exists():
+                try:
+                    _write_parquet(done.records + new, output_path)
+                except Exception as exc:  # noqa: BLE001 - disk full or an Arrow error: the records stay in the journal
+                    raise OutputError(f"cannot write {output_path}: {_first_line(exc)}; every record is kept in "
+                                      f"{target}: rerun the same command to write the Parquet file") from exc
+            target.unlink(missing_ok=True)
     return counts
 
 
@@ -316,11 +583,16 @@ def _write_parquet(records: list[dict[str, Any]], path: str | os.PathLike) -> No
 
     from .distributed import record_schema
 
-    ids = {type(r["id"]) for r in records if r["id"] is not None}
-    id_type = pa.int64() if ids == {int} else pa.string()
-    if ids == {int, str}:  # one column has one type: mixed ids are written as strings
-        records = [{**r, "id": None if r["id"] is None else str(r["id"])} for r in records]
+    ids = [r["id"] for r in records if r["id"] is not None]
+    if {type(i) for i in ids} == {int} and all(_INT64[0] <= i <= _INT64[1] for i in ids):
+        id_type = pa.int64()
+    else:  # one column has one type: mixed ids, or integers beyond int64, are written as strings
+        id_type = pa.string()
+        records = [r if not isinstance(r["id"], int) else {**r, "id": str(r["id"])} for r in records]
     table = pa.Table.from_pylist(records, schema=record_schema(id_type, with_line=True))
     tmp = Path(f"{path}.partial")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .api import check_count
-from .errors import MissingDependencyError
+from .errors import GraphieError, MissingDependencyError
 
 if TYPE_CHECKING:
     import pyarrow
@@ -64,6 +64,13 @@ class Worker:
             self._extractor = load(self.model, **self.load_options)
         return self._extractor
 
+    def check(self) -> None:
+        """Load the model here once, on the CPU, and drop it: a missing or broken model is one
+        :class:`~graphie.errors.ModelLoadError` before a cluster starts, not a traceback per worker."""
+        from .api import load
+
+        load(self.model, **{**self.load_options, "device": "cpu", "quantize": False})
+
     def extract_batch(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """:meth:`graphie.Extractor.extract_batch`: plain input records in, plain output records out."""
         return self.extractor.extract_batch(records, batch_size=self.batch_size)
@@ -83,8 +90,8 @@ class _RowsActor:
         self.worker = worker
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        rows = [{"line": int(line), "raw": bytes(raw), "dup_of": int(dup)}
-                for line, raw, dup in zip(batch["line"], batch["raw"], batch["dup_of"])]
+        rows = [{"line": int(line), "raw": bytes(raw), "dup_of": int(dup), "problem": str(problem)}
+                for line, raw, dup, problem in zip(batch["line"], batch["raw"], batch["dup_of"], batch["problem"])]
         records = self.worker.extract_rows(rows)
         return {"line": [r["line"] for r in records], "record": [json.dumps(r, ensure_ascii=False) for r in records]}
 
@@ -137,10 +144,11 @@ def extract_dataset(ds: "ray.data.Dataset", model: str = "default", *, num_worke
     over ``num_workers`` actors that each load the model once. Lazy, like every Ray Dataset."""
     import pyarrow as pa
 
+    worker = Worker(model, batch_size=batch_size, **load_options)
+    worker.check()
     compute = _strategy(num_workers)
     schema = ds.schema()
     id_type = schema.base_schema.field("id").type if schema is not None and "id" in schema.names else pa.string()
-    worker = Worker(model, batch_size=batch_size, **load_options)
     return ds.map_batches(_PostsActor, fn_constructor_args=(worker, record_schema(id_type)),
                           batch_size=max(batch_size, 32), batch_format="pyarrow", compute=compute, num_cpus=1)
 
@@ -148,17 +156,41 @@ def extract_dataset(ds: "ray.data.Dataset", model: str = "default", *, num_worke
 def extract_rows(rows: Iterator["Row"], model: str = "default", *, num_workers: int = 1, batch_size: int = 16,
                  images_dir: str | os.PathLike | None = None, **load_options: Any) -> Iterator[dict[str, Any]]:
     """The Ray engine of ``graphie extract-file``: file rows in, one record per row out, in order.
-    The driver reads the file (and checks ids for resumption and duplicates); workers decode,
-    validate and extract."""
+    The driver checks the model (before Ray starts) and reads the file (and checks ids for
+    resumption and duplicates); workers decode, validate and extract. A worker killed mid-batch is
+    restarted by Ray and its batch done again, so every row still gets its one record.
+
+    Raises:
+        ModelLoadError: a missing or broken model, before Ray starts.
+        GraphieError: one that a worker raised, unwrapped from Ray's task error.
+    """
     ray = _ray()
-    compute = _strategy(num_workers)
+    worker = Worker(model, images_dir=None if images_dir is None else str(images_dir), batch_size=batch_size,
+                    **load_options)
     items = list(rows)
     if not items:
         return
-    worker = Worker(model, images_dir=None if images_dir is None else str(images_dir), batch_size=batch_size,
-                    **load_options)
+    worker.check()
+    compute = _strategy(num_workers)
     ds = ray.data.from_items(items).map_batches(
         _RowsActor, fn_constructor_args=(worker,), batch_size=max(batch_size, 32), batch_format="numpy",
         compute=compute, num_cpus=1)
-    for row in ds.iter_rows():
-        yield json.loads(row["record"])
+    try:
+        for row in ds.iter_rows():
+            yield json.loads(row["record"])
+    except Exception as exc:  # noqa: BLE001 - Ray wraps a worker's error in its own types
+        cause = _graphie_cause(exc)
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def _graphie_cause(exc: BaseException | None) -> GraphieError | None:
+    """The :class:`GraphieError` that a worker raised, found through Ray's wrappers, if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, GraphieError):
+            return exc
+        seen.add(id(exc))
+        exc = getattr(exc, "cause", None) or exc.__cause__
+    return None

@@ -1,5 +1,6 @@
 """Typed errors (re-exported from :mod:`parsers.errors`, the bottom layer, so that
-``graphie.errors.ImageError is parsers.errors.ImageError``)."""
+``graphie.errors.ImageError is parsers.errors.ImageError``), and :class:`OutputError`, which only
+graphie's batch jobs raise."""
 
 from parsers.errors import (
     DatasetFormatError,
@@ -11,6 +12,12 @@ from parsers.errors import (
     UnknownComponentError,
 )
 
+
+class OutputError(GraphieError, OSError):
+    """An output file that cannot be written: disk full, read-only, or another run writing it.
+    What was written before is kept, and rerunning the same command resumes."""
+
+
 __all__ = [
     "DatasetFormatError",
     "GraphieError",
@@ -18,5 +25,6 @@ __all__ = [
     "InvalidInputError",
     "MissingDependencyError",
     "ModelLoadError",
+    "OutputError",
     "UnknownComponentError",
 ]

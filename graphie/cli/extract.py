@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
+import threading
+from contextlib import contextmanager
+from typing import Iterator
 
 from . import print_json
 
@@ -63,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="local: this process; ray: Ray Data over an actor pool (pip install 'graphie[ray]')")
     p.add_argument("--num-workers", type=_positive_int, default=1,
                    help="Ray actors, each with its own copy of the model (--engine ray)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="errors only: no progress bar (it is shown only on a terminal anyway), no messages")
     p.set_defaults(func=_extract_file)
 
     p = sub.add_parser("draw", parents=[common], help="picture of what was found in a post")
@@ -105,25 +110,72 @@ def _extract(args: argparse.Namespace) -> int:
 
 def _extract_file(args: argparse.Namespace) -> int:
     from ..api import check_device, resolve_model
-    from ..batch import run_file, write_records
+    from ..batch import check_paths, extract_rows, write_records
 
+    check_paths(args.input, args.output)  # before the model loads: a wrong path costs nothing
     progress = not args.quiet and sys.stderr.isatty()
     images = os.path.abspath(args.images or ".")  # workers may run elsewhere; both engines say the same
     if args.engine == "local":
-        extractor = _load(args, cache_dir=args.cache_dir, image_workers=args.workers)
-        counts = run_file(extractor, args.input, args.output, images_dir=images,
-                          batch_size=args.batch_size, progress=progress)
+        # The model loads once the output is locked and read (a second run on it stops at once).
+        counts = write_records(args.input, args.output, lambda rows: extract_rows(
+            _load(args, cache_dir=args.cache_dir, image_workers=args.workers), rows, images_dir=images,
+            batch_size=args.batch_size, progress=progress))
     else:
-        from ..distributed import extract_rows
+        from ..distributed import extract_rows as ray_rows
 
         check_device(args.device)  # at the door, not in every worker
         model = str(resolve_model(args.model).resolve())
         options = {**_load_options(args), "cache_dir": args.cache_dir and os.path.abspath(args.cache_dir),
                    "image_workers": args.workers}
-        counts = write_records(args.input, args.output, lambda rows: extract_rows(
-            rows, model, num_workers=args.num_workers, batch_size=args.batch_size, images_dir=images, **options))
+        with _stdout_for_counts_only():
+            counts = write_records(args.input, args.output, lambda rows: ray_rows(
+                rows, model, num_workers=args.num_workers, batch_size=args.batch_size, images_dir=images, **options))
     print_json(counts)
     return 0
+
+
+#: Lines Ray prints that say nothing a user can act on (its own issue 53727: Ray Data always
+#: passes actor arguments through the object store).
+RAY_NOISE = re.compile(rb"has constructor arguments in the object store and max_restarts > 0")
+
+
+@contextmanager
+def _stdout_for_counts_only() -> Iterator[None]:
+    """While Ray runs, whatever writes to this process's stdout (Ray's own processes inherit it)
+    goes to stderr, and Ray's harmless lines there (:data:`RAY_NOISE`) are dropped: stdout
+    holds the counts alone, for scripts that read them."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    read_end, write_end = os.pipe()
+    pump = threading.Thread(target=_pump, args=(read_end, os.dup(saved_err)), daemon=True, name="graphie-stderr")
+    pump.start()
+    os.dup2(write_end, 1)
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_out, 1)
+        os.dup2(saved_err, 2)
+        os.close(saved_out)
+        os.close(saved_err)
+        # The pump ends when no process holds the pipe any more (processes Ray started may keep
+        # a copy; the daemon thread then forwards their lines until this process ends).
+        pump.join(timeout=2)
+
+
+def _pump(read_end: int, dest: int) -> None:
+    """Copy lines from ``read_end`` to ``dest``, without :data:`RAY_NOISE`, until end of file."""
+    with os.fdopen(read_end, "rb") as src, os.fdopen(dest, "wb", buffering=0) as out:
+        for line in src:
+            if not RAY_NOISE.search(line):
+                try:
+                    out.write(line)
+                except OSError:
+                    pass
 
 
 def _draw(args: argparse.Namespace) -> int:

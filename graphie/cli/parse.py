@@ -31,7 +31,19 @@ def run_parse_text(args: argparse.Namespace) -> int:
     from parsers.nlp import DEFAULT_SPACY_MODEL
     from parsers.text import parse_text
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    from ..batch import lone_surrogate
+    from ..errors import InvalidInputError
+
+    if args.text == "-":
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8-sig")  # a byte-order mark from a Windows editor is dropped
+        except UnicodeDecodeError as exc:
+            raise InvalidInputError(f"stdin is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    else:
+        text = args.text
+    if problem := lone_surrogate(text):  # bytes that are not UTF-8 in an argument arrive as these
+        raise InvalidInputError(f"TEXT holds {problem} (bytes that are not UTF-8 in the argument?)")
     graph = parse_text(text.split() if args.tokens else text, model=args.model or DEFAULT_SPACY_MODEL)
     print_json(
         {

@@ -8,6 +8,7 @@ words attend to but that never receives tags.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -147,13 +148,16 @@ class TransformerEncoder(nn.Module):
         from transformers import AutoConfig, AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every load is noise in a library
-
         self.name = name
         self.pooling = pooling
         self.max_length = max_length
         self.max_context_length = max_context_length
         source = path or resolve_encoder(name)
+        # A "Loading weights" bar on every load is noise in a library: hidden during this load only
+        # (unless graphie logs at INFO, e.g. `graphie --verbose`), the user's own setting kept.
+        bars = hf_logging.is_progress_bar_enabled()
+        if bars and not logging.getLogger("graphie").isEnabledFor(logging.INFO):
+            hf_logging.disable_progress_bar()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             if weights:
@@ -164,6 +168,9 @@ class TransformerEncoder(nn.Module):
             raise ModelLoadError(
                 f"cannot load encoder {name!r} from {source!r} (graphie never downloads; give a local folder): {exc}"
             ) from exc
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         if not getattr(self.tokenizer, "is_fast", False):
             raise ModelLoadError(f"encoder {name!r} needs a fast tokenizer")
         self.dim: int = self.model.config.hidden_size
