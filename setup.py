@@ -69,5 +69,9 @@ setup(
     },
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["graphie=graphie.cli:main"]},
+    entry_points={
+        "console_scripts": ["graphie=graphie.cli:main"],
+        # nlp.add_pipe("graphie") in any program once graphie is installed (graphie/spacy_component.py)
+        "spacy_factories": ["graphie=graphie.spacy_component:make_graphie"],
+    },
 )

@@ -1,6 +1,6 @@
 """One picture of an extraction: the image with its scene graph, the post's text with entities
 highlighted by type, relation arrows between entities, and lines from each entity to the image
-objects most aligned with it."""
+objects most aligned with it. :func:`write_html` writes the HTML view (:mod:`graphie.html`) instead."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from parsers.image.draw import load_font
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, OutputError
 from .types import Extraction
 
 TYPE_COLOURS = {
@@ -126,5 +126,25 @@ def draw_extraction(
         draw.text((x + 20, legend_y), name, fill=(0, 0, 0), font=small)
         x += 90
     if path is not None:
-        canvas.save(path, format=image_format)
+        try:
+            canvas.save(path, format=image_format)
+        except OSError as exc:
+            raise OutputError(f"cannot write the picture {str(path)!r}: {exc.strerror or exc}") from exc
     return canvas
+
+
+def write_html(result: Extraction, image: Any = None, path: str | os.PathLike = "extraction.html") -> str:
+    """Write the HTML page of ``result`` (:meth:`Extraction.to_html` with ``page=True``; ``image``
+    a path, bytes or PIL image, inline) to ``path`` as UTF-8 and return the page.
+
+    Raises:
+        OutputError: ``path`` cannot be written (missing folder, read-only, disk full).
+        ImageError: ``image`` cannot be read.
+    """
+    page = result.to_html(image, page=True)
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as exc:
+        raise OutputError(f"cannot write the HTML page {str(path)!r}: {exc.strerror or exc}") from exc
+    return page

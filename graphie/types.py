@@ -299,23 +299,75 @@ class Extraction:
         }
 
     def to_spacy(self, vocab: Any = None) -> Any:
-        """A spaCy ``Doc`` of the post's words with the entities as ``doc.ents`` (for displaCy);
-        overlapping (nested) entities all go to ``doc.spans["graphie"]``, the relations to
-        ``doc.user_data["relations"]`` as ``(head index, tail index, label, score)``."""
-        from spacy.tokens import Doc
-        from spacy.tokens import Span as SpacySpan
-        from spacy.util import filter_spans
-        from spacy.vocab import Vocab
+        """A spaCy ``Doc`` of the post's words (token ``i`` is word ``i``) with the dependency parse
+        of :attr:`text_graph` (POS, tags, lemmas, heads, labels), the entities as ``doc.ents``
+        (non-overlapping, for displaCy), every entity in ``doc.spans["graphie"]`` with its score
+        and evidence in the group's ``attrs``, the relations in ``doc._.relations`` and the scene
+        graph in ``doc._.scene_graph`` (see :func:`graphie.spacy_doc.write_extraction`)."""
+        from .spacy_doc import extraction_doc
 
-        ends = [s + len(t) for s, t in zip(self._starts(), self.tokens)]
-        spaces = [end < len(self.text) and self.text[end].isspace() for end in ends]
-        doc = Doc(vocab or Vocab(), words=list(self.tokens), spaces=spaces)
-        doc.spans["graphie"] = [SpacySpan(doc, e.span.start, e.span.end, label=e.type) for e in self.entities]
-        doc.ents = filter_spans(doc.spans["graphie"])
-        index = {id(e): i for i, e in enumerate(self.entities)}
-        doc.user_data["relations"] = [(index[id(r.head)], index[id(r.tail)], r.label, r.score)
-                                      for r in self.relations if id(r.head) in index and id(r.tail) in index]
-        return doc
+        return extraction_doc(self, vocab)
+
+    def to_networkx(self) -> Any:
+        """The entity–relation graph as a ``networkx.MultiDiGraph``: node ``i`` is ``entities[i]``
+        (``text``, ``type``, ``score``, word ``start``/``end``, ``start_char``/``end_char``,
+        ``evidence``), each relation an edge ``head -> tail`` keyed by its label (``label``,
+        ``score``); graph attributes ``text`` and ``id``. Entities in no relation are nodes too."""
+        import networkx as nx
+
+        g = nx.MultiDiGraph(text=self.text, id=self.id)
+        for i, e in enumerate(self.entities):
+            start_char, end_char = self.char_span(e)
+            g.add_node(i, text=e.text, type=e.type, score=float(e.score), start=e.span.start, end=e.span.end,
+                       start_char=start_char, end_char=end_char, evidence=[dict(v) for v in e.evidence])
+        for head, tail, r in self.relation_indices():
+            g.add_edge(head, tail, key=r.label, label=r.label, score=float(r.score))
+        return g
+
+    def to_html(self, image: Any = None, *, page: bool = False) -> str:
+        """An HTML view (see :func:`graphie.html.extraction_html`): the text with the entities
+        highlighted as displaCy does, the relations as SVG arcs, and ``image`` (a path, bytes or
+        PIL image; inline, base64) with the evidence boxes. ``page=True`` gives a whole document."""
+        from .html import extraction_html
+
+        return extraction_html(self, image, page=page)
+
+    def _repr_html_(self) -> str:
+        """The notebook view: :meth:`to_html` (no image: an :class:`Extraction` keeps none)."""
+        return self.to_html()
+
+    def entity_index(self, entity: Entity) -> int | None:
+        """Position of ``entity`` in :attr:`entities`: the same object, else the first entity with
+        the same span and type (relations read back by :meth:`from_dict` hold copies); ``None``
+        when there is none."""
+        for i, e in enumerate(self.entities):
+            if e is entity:
+                return i
+        for i, e in enumerate(self.entities):
+            if e.key == entity.key:
+                return i
+        return None
+
+    def relation_indices(self) -> list[tuple[int, int, "Relation"]]:
+        """``(head index, tail index, relation)`` for every relation whose two entities are in
+        :attr:`entities` (see :meth:`entity_index`)."""
+        out = []
+        for r in self.relations:
+            head, tail = self.entity_index(r.head), self.entity_index(r.tail)
+            if head is not None and tail is not None:
+                out.append((head, tail, r))
+        return out
+
+    def char_span(self, entity: Entity) -> tuple[int, int]:
+        """Character offsets ``[start, end)`` of ``entity`` in :attr:`text`: its own when it has
+        them, else those of its words."""
+        if entity.span.start_char is not None and entity.span.end_char is not None:
+            return entity.span.start_char, entity.span.end_char
+        if not 0 <= entity.span.start < entity.span.end <= len(self.tokens):
+            raise InvalidInputError(f"entity {entity.text!r} spans words [{entity.span.start}, {entity.span.end}) "
+                                    f"of a post of {len(self.tokens)} words")
+        starts = self._starts()
+        return starts[entity.span.start], starts[entity.span.end - 1] + len(self.tokens[entity.span.end - 1])
 
     def _starts(self) -> list[int]:
         if self.text_graph is not None:

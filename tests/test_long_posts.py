@@ -72,7 +72,7 @@ def test_merge_keeps_whole_best_entities_and_their_relations(parser):
     doc = merged.to_spacy()
     assert [(e.text, e.label_, e.start_char) for e in doc.ents] == [
         (e.text, e.type, e.span.start_char) for e in merged.entities]
-    assert doc.text == text and doc.user_data["relations"][0][:3] == (0, 1, "couple")
+    assert doc.text == text and doc._.relations[0] == {"head": 0, "tail": 1, "label": "couple", "score": 0.7}
     assert len(repr(merged)) < 400 and len(repr(graph)) < 100
     record = merged.to_record()
     assert record["relations"] == [{"head": 0, "tail": 1, "label": "couple", "score": 0.7},

@@ -71,11 +71,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="errors only: no progress bar (it is shown only on a terminal anyway), no messages")
     p.set_defaults(func=_extract_file)
 
-    p = sub.add_parser("draw", parents=[common], help="picture of what was found in a post")
+    p = sub.add_parser("draw", parents=[common], help="picture or HTML page of what was found in a post")
     p.add_argument("--text", required=True)
     p.add_argument("--image", help="path of the post's image")
     p.add_argument("--caption")
-    p.add_argument("--output", required=True, help="picture to write; the suffix picks the format (.png, .jpg, .webp)")
+    p.add_argument("--output", required=True,
+                   help="file to write: a picture (the suffix picks its format: .png, .jpg, .webp) or an HTML page (.html)")
+    p.add_argument("--format", choices=("image", "html"), default=None,
+                   help="image: one picture; html: a page with the entities highlighted, relations as SVG arcs "
+                        "and the image with its evidence boxes (default: html for an .html/.htm output, else image)")
     p.set_defaults(func=_draw)
 
 
@@ -179,9 +183,17 @@ def _pump(read_end: int, dest: int) -> None:
 
 
 def _draw(args: argparse.Namespace) -> int:
-    from ..draw import draw_extraction
+    from ..draw import draw_extraction, write_html
+    from ..errors import OutputError
 
+    as_html = args.format == "html" or (args.format is None and args.output.lower().endswith((".html", ".htm")))
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):  # before the model loads
+        raise OutputError(f"cannot write {args.output!r}: the folder {folder!r} does not exist")
     result = _load(args).extract(args.text, args.image, caption=args.caption)
-    draw_extraction(result, args.image, args.output)
+    if as_html:
+        write_html(result, args.image, args.output)
+    else:
+        draw_extraction(result, args.image, args.output)
     print(args.output)
     return 0
