@@ -548,6 +548,7 @@ def write_records(input_path: str | os.PathLike, output_path: str | os.PathLike,
     with output_lock(output_path):
         done = finished(output_path)
         counts = {"done": 0, "errors": 0, "skipped": 0}
+        created = not target.exists()
         try:
             out = _Appender(target)
         except OSError as exc:
@@ -564,6 +565,10 @@ def write_records(input_path: str | os.PathLike, output_path: str | os.PathLike,
                 counts["errors" if record["error"] else "done"] += 1
                 if parquet:
                     new.append(record)
+        except BaseException:
+            if created and out.written == 0:  # a run that failed before its first record leaves no file
+                target.unlink(missing_ok=True)
+            raise
         finally:
             out.close()
         if parquet:

@@ -35,10 +35,10 @@ def run_parse_text(args: argparse.Namespace) -> int:
     from ..errors import InvalidInputError
 
     if args.text == "-":
-        raw = sys.stdin.buffer.read()
+        stream = getattr(sys.stdin, "buffer", None)  # bytes, so that the encoding is ours to check
         try:
-            text = raw.decode("utf-8-sig")  # a byte-order mark from a Windows editor is dropped
-        except UnicodeDecodeError as exc:
+            text = stream.read().decode("utf-8-sig") if stream is not None else sys.stdin.read()
+        except UnicodeDecodeError as exc:  # utf-8-sig: a byte-order mark from a Windows editor is dropped
             raise InvalidInputError(f"stdin is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     else:
         text = args.text
