@@ -134,7 +134,7 @@ def draw_extraction(
 
 
 def write_html(result: Extraction, image: Any = None, path: str | os.PathLike = "extraction.html") -> str:
-    """Write the HTML page of ``result`` (:meth:`Extraction.to_html` with ``page=True``; ``image``
+    """Write the HTML page of ``result`` (:meth:`~graphie.types.Extraction.to_html` with ``page=True``; ``image``
     a path, bytes or PIL image, inline) to ``path`` as UTF-8 and return the page.
 
     Raises:

@@ -3,7 +3,7 @@ write their findings:
 
 - ``doc.ents``: the entities that do not overlap (the longest wins), for displaCy and every tool
   that reads ``doc.ents``;
-- ``doc.spans["graphie"]``: every entity, in the order of :attr:`Extraction.entities`, with the
+- ``doc.spans["graphie"]``: every entity, in the order of ``Extraction.entities``, with the
   group's ``attrs["scores"]`` (one per span, as spaCy's ``spancat`` writes them) and
   ``attrs["evidence"]`` (the image objects aligned with each);
 - ``doc._.relations``: one ``{"head": i, "tail": j, "label": ..., "score": ...}`` per relation,
@@ -12,7 +12,7 @@ write their findings:
   region features), or ``None`` when the post had no image.
 
 Everything written is plain data, so a Doc survives ``doc.to_bytes()``, ``DocBin`` and
-``nlp.pipe(n_process=...)``. :meth:`Extraction.to_spacy` makes a Doc of graphie's own words
+``nlp.pipe(n_process=...)``. :meth:`~graphie.types.Extraction.to_spacy` makes a Doc of graphie's own words
 (token ``i`` is word ``i``, with the parse); the ``graphie`` pipeline component
 (:mod:`graphie.spacy_component`) writes onto a Doc another tokenizer made, mapping graphie's
 words to its tokens by character offsets.

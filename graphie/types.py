@@ -300,7 +300,7 @@ class Extraction:
 
     def to_spacy(self, vocab: Any = None) -> Any:
         """A spaCy ``Doc`` of the post's words (token ``i`` is word ``i``) with the dependency parse
-        of :attr:`text_graph` (POS, tags, lemmas, heads, labels), the entities as ``doc.ents``
+        of ``text_graph`` (POS, tags, lemmas, heads, labels), the entities as ``doc.ents``
         (non-overlapping, for displaCy), every entity in ``doc.spans["graphie"]`` with its score
         and evidence in the group's ``attrs``, the relations in ``doc._.relations`` and the scene
         graph in ``doc._.scene_graph`` (see :func:`graphie.spacy_doc.write_extraction`)."""
@@ -337,7 +337,7 @@ class Extraction:
         return self.to_html()
 
     def entity_index(self, entity: Entity) -> int | None:
-        """Position of ``entity`` in :attr:`entities`: the same object, else the first entity with
+        """Position of ``entity`` in ``entities``: the same object, else the first entity with
         the same span and type (relations read back by :meth:`from_dict` hold copies); ``None``
         when there is none."""
         for i, e in enumerate(self.entities):
@@ -350,7 +350,7 @@ class Extraction:
 
     def relation_indices(self) -> list[tuple[int, int, "Relation"]]:
         """``(head index, tail index, relation)`` for every relation whose two entities are in
-        :attr:`entities` (see :meth:`entity_index`)."""
+        ``entities`` (see :meth:`entity_index`)."""
         out = []
         for r in self.relations:
             head, tail = self.entity_index(r.head), self.entity_index(r.tail)
@@ -359,7 +359,7 @@ class Extraction:
         return out
 
     def char_span(self, entity: Entity) -> tuple[int, int]:
-        """Character offsets ``[start, end)`` of ``entity`` in :attr:`text`: its own when it has
+        """Character offsets ``[start, end)`` of ``entity`` in ``text``: its own when it has
         them, else those of its words."""
         if entity.span.start_char is not None and entity.span.end_char is not None:
             return entity.span.start_char, entity.span.end_char
