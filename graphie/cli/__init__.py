@@ -94,11 +94,18 @@ def _setup_logging(verbose: bool, quiet: bool) -> Callable[[], None]:
     for name in LOGGERS:
         logging.getLogger(name).addHandler(handler)
         logging.getLogger(name).setLevel(level)
+    # The trainer prints its log to the console unless a console handler is there already: with
+    # --quiet that handler is this one, errors only (its log file still gets everything).
+    train_console = logging.StreamHandler(sys.stderr)
+    train_console.setLevel(logging.ERROR)
+    if quiet:
+        logging.getLogger("graphie.train").addHandler(train_console)
 
     def undo() -> None:
         for name, old in levels.items():
             logging.getLogger(name).removeHandler(handler)
             logging.getLogger(name).setLevel(old)
+        logging.getLogger("graphie.train").removeHandler(train_console)
 
     return undo
 
@@ -118,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose, quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+    if quiet and hasattr(args, "no_progress"):
+        args.no_progress = True
     undo = _setup_logging(verbose, quiet)
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
