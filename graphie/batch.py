@@ -9,6 +9,12 @@ The record's JSON schema is in ``docs/tutorials/batch.md``.
 
 The same functions run in one process (:func:`run_file`) and on Ray
 (:mod:`graphie.distributed`), so both engines give the same records.
+
+Files survive what operators do to them (:func:`write_records`): an output that is the input, a
+file graphie did not write or a device is refused before any work; a lock file keeps a second
+run off an output; a full disk, a kill or SIGTERM loses nothing already written (a Parquet
+output is journalled until its final write), and the rerun resumes. A line that cannot be read
+is one error record; a file that is not UTF-8 JSONL or readable Parquet is one error.
 """
 
 from __future__ import annotations
