@@ -441,6 +441,9 @@ def check_paths(input_path: str | os.PathLike, output_path: str | os.PathLike) -
     """Refuse, before any work, an input that is not a file and an output that graphie cannot
     append to and read back: the input itself, a device (``/dev/stdout``), a folder, or a path in
     a folder that does not exist."""
+    for name, value in (("input_path", input_path), ("output_path", output_path)):
+        if not isinstance(value, (str, os.PathLike)):
+            raise InvalidInputError(f"{name} must be a path (str or os.PathLike), got {type(value).__name__}")
     src, out = Path(input_path), Path(output_path)
     if not src.exists():
         raise InvalidInputError(f"input file {str(src)!r} does not exist")

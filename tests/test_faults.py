@@ -397,6 +397,13 @@ def test_wrong_python_types_are_typed_errors(extractor, call, error):
         call(extractor)
 
 
+def test_wrong_path_types_are_typed_errors(extractor, tmp_path):
+    with pytest.raises(graphie.InvalidInputError, match="input_path must be a path"):
+        run_file(extractor, 123, tmp_path / "o.jsonl")
+    with pytest.raises(graphie.InvalidInputError, match="output_path must be a path"):
+        run_file(extractor, jsonl(tmp_path / "in.jsonl"), None)
+
+
 def test_wrong_types_inside_a_batch_are_records(extractor):
     records = extractor.extract_batch([{"id": 1, "text": "Obama"}, {"id": 2, "text": ["Obama"]}, {"id": 3, "text": None},
                                        {"id": 4, "tokens": "Obama"}, {"id": 5, "text": "Obama", "image": 7}])
