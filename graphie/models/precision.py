@@ -66,10 +66,11 @@ def autocast_dtype(precision: Any, device: torch.device | str, amp: bool = True,
         warn: called with a one-line reason when the precision falls back to fp32; default
             :func:`warnings.warn` (a ``UserWarning``).
 
-    ``"auto"`` is bf16 on CUDA (what :meth:`GraphieModel.predict_batch` and CUDA training have
-    always used: fp32's exponent range, so no loss scaling, and tensor-core matrix products) and
-    fp32 on every CPU, native bf16 or not (ask for ``"bf16"`` there explicitly). ``"bf16"`` on a
-    CPU without native bf16 and ``"fp16"`` off CUDA fall back to fp32.
+    ``"auto"`` is bf16 on CUDA, what
+    :meth:`~graphie.models.model.GraphieModel.predict_batch` and CUDA training have always used
+    (fp32's exponent range, so no loss scaling; tensor-core matrix products), and fp32 on every
+    CPU, native bf16 or not (ask for ``"bf16"`` there explicitly). ``"bf16"`` on a CPU without
+    native bf16 and ``"fp16"`` off CUDA fall back to fp32.
     """
     name = precision_name(precision)
     device = torch.device(device)
@@ -118,9 +119,10 @@ def autocast_forward(model: nn.Module, dtype: torch.dtype | None) -> Iterator[No
 
     The autocast is opened inside the model's ``__call__`` (a forward pre-hook and an
     always-called forward hook), so it overrides an autocast that the model's own code opens
-    around its forward: :meth:`GraphieModel.predict_batch` turns bf16 on for CUDA and autocast
-    off elsewhere, which an autocast around ``predict`` could not change. Blocks nest, and other
-    threads are unaffected; the hooks stay on the model and do nothing outside a block.
+    around its forward: :meth:`~graphie.models.model.GraphieModel.predict_batch` turns bf16 on
+    for CUDA and autocast off elsewhere, which an autocast around ``predict`` could not change.
+    Blocks nest, and other threads are unaffected; the hooks stay on the model and do nothing
+    outside a block.
     """
     _install_hooks(model)
     table = _dtypes()

@@ -319,7 +319,7 @@ RESUME_FREE = ("num_threads", "checkpoints", "checkpoint_minutes", "checkpoint_e
 
 def resume_key(run: RunConfig) -> dict[str, Any]:
     """What a checkpoint must agree on with the run that resumes it: the whole config as given
-    (before labels are read from the data), except :data:`RESUME_FREE`."""
+    (before labels are read from the data), except the options in ``RESUME_FREE``."""
     key = run.model_dump(mode="json")
     for name in RESUME_FREE:
         key["training"].pop(name, None)
