@@ -147,6 +147,29 @@ def test_extract_command_takes_dtype(model_dir, capsys):
         main(["extract", "--model", str(model_dir), "--dtype", "int8", "--text", "x"])
 
 
+def test_evaluate_command_predicts_in_the_given_dtype(model_dir, tmp_path, monkeypatch, capsys):
+    from test_training import fixture_lines
+
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    data = tmp_path / "mini.txt"
+    data.write_text("\n".join(repr(d) for d in fixture_lines()[:6]) + "\n", encoding="utf-8")
+    seen = []
+    monkeypatch.setattr(nn.Linear, "forward", _recording(nn.Linear.forward, seen))
+    for dtype, expected in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        seen.clear()
+        assert main(["evaluate", str(model_dir), "--task", "jmere", "--data", str(data), "--dtype", dtype]) == 0
+        assert "f1" in json.loads(capsys.readouterr().out)
+        assert set(seen) == {expected}, dtype
+
+
+def _recording(forward, seen):
+    def wrapped(self, x):
+        out = forward(self, x)
+        seen.append(out.dtype)
+        return out
+    return wrapped
+
+
 def test_api_and_precision_do_not_import_training():
     """Layers point down: the front door and the precision module need nothing of graphie.training."""
     for path in (ROOT / "graphie" / "api.py", ROOT / "graphie" / "models" / "precision.py"):
