@@ -123,3 +123,36 @@ def test_freeze_encoder_layers_fixes_the_lowest_layers():
     assert all(p.requires_grad for p in layers[2].parameters())
     with pytest.raises(InvalidInputError):
         freeze_encoder_layers(enc, len(layers) + 1)
+
+
+def test_evaluate_reads_pgim_notes_joined_on_the_tokens(trained, tmp_path, capsys):
+    """``--notes``: PGIM's note of each tweet becomes its context; a notes file of other tweets is
+    a one-line error naming it, not a silent evaluation without context."""
+    root, _, _ = trained
+    tweets = tmp_path / "valid.txt"
+    tweets.write_text("IMGID:1\nObama\tB-PER\nvisits\tO\nParis\tB-LOC\n\n", encoding="utf-8")
+    notes = tmp_path / "pgim_valid.txt"
+    notes.write_text("Obama\tB-PER\nvisits\tO\nParis\tB-LOC\n<EOS>\tX\nBarack\tX\nObama\tX\nis\tX\na\tX\npolitician\tX\n\n",
+                     encoding="utf-8")
+    posts = load_posts({"format": "twitter", "dev": str(tweets), "notes": [str(notes)]}, "dev")
+    assert posts[0].context == "Barack Obama is a politician"
+    assert main(["evaluate", str(root / "model"), "--task", "twitter", "--data", str(tweets), "--notes", str(notes)]) == 0
+    assert "f1" in json.loads(capsys.readouterr().out)
+    other = tmp_path / "pgim_other.txt"
+    other.write_text("Hello\tO\nworld\tO\n<EOS>\tX\nnote\tX\n\n", encoding="utf-8")
+    assert main(["evaluate", str(root / "model"), "--task", "twitter", "--data", str(tweets), "--notes", str(other)]) == 2
+    assert "pgim_other.txt" in capsys.readouterr().err
+
+
+def test_captions_join_mnre_posts_on_their_image(tmp_path):
+    from graphie.datasets import attach_captions, read_captions
+    from graphie.errors import DatasetFormatError
+    from graphie.types import Post
+
+    captions = tmp_path / "captions.txt"
+    captions.write_text("a.jpg :two men on a stage\nb.jpg :\n", encoding="utf-8")
+    posts = [Post(tokens=["x"], image="a.jpg"), Post(tokens=["y"], image="b.jpg"), Post(tokens=["z"])]
+    attach_captions(posts, read_captions(captions), captions)
+    assert [p.caption for p in posts] == ["two men on a stage", None, None]
+    with pytest.raises(DatasetFormatError, match="captions.txt: none of 1 posts"):
+        attach_captions([Post(tokens=["x"], image="c.jpg")], read_captions(captions), captions)

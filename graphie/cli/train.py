@@ -39,7 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="least score a decoded relation needs (default: the model's own, chosen on validation; 0: any whose vote beats None)")
     e.add_argument("--format", help="data format (default: mnre->mnre, jmere->jmere_from_mnre, twitter->twitter)")
     e.add_argument("--images", help="folder of the posts' images (image scene graphs, when the model aligns them)")
-    e.add_argument("--captions", help="captions file (image file name :caption)")
+    e.add_argument("--captions", help="captions file (image file name :caption); a model that learnt to read "
+                                      "captions reads them in its context")
+    e.add_argument("--notes", nargs="+", metavar="PGIM_FILE",
+                   help="PGIM files whose LLM note of each tweet (joined on its tokens) is the post's context")
     e.add_argument("--scene-graphs", help="JSON object of precomputed scene graphs keyed by image file name")
     e.add_argument("--scene", choices=["none", "caption", "image", "precomputed"],
                    help="image evidence to align (default: image with --images, caption with --captions, "
@@ -96,15 +99,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..models import GraphieModel
     from ..models.precision import autocast_dtype, autocast_forward
     from ..training.evaluate import TASK_ALIASES, can_score, evaluate, prediction_record
-    from ..training.trainer import load_posts, scene_graphs_for
+    from ..training.trainer import add_image_context, load_posts, scene_graphs_for
     from . import print_json
 
     model = GraphieModel.from_pretrained(resolve_model(args.model))
     if not can_score(model.config.task, TASK_ALIASES[args.task]):
         raise InvalidInputError(f"{args.model} was trained for task {model.config.task!r}, not {args.task!r}")
     fmt = args.format or {"mnre": "mnre", "jmere": "jmere_from_mnre", "twitter": "twitter"}[args.task]
-    data = {"format": fmt, "dev": args.data, "captions": args.captions}
+    data = {"format": fmt, "dev": args.data, "captions": args.captions, "notes": args.notes or []}
     posts = load_posts(data, "dev")
+    if "caption" in model.config.context:  # the caption in front of the notes, as in training
+        add_image_context(posts, None)
     scene = args.scene
     if scene is None:
         aligns = model.config.alignment != "none"
