@@ -9,9 +9,11 @@ the weight (in brackets) enters the salience below:
 2. ``A holding B`` / ``A carrying B`` (1.0): A is a person, B a hand-held object
    (:data:`HELD`) or a bag (:data:`CARRIED`), B at most half of A's area, at least half of B
    inside A's box widened by 10% a side (hands reach past the box).
-3. ``A riding B`` (1.0): A is a person, B a ridden animal or vehicle (:data:`RIDDEN`); A's
-   centre above B's, A's top above B's top, A's bottom below B's top, horizontal overlap at
-   least half the narrower box.
+3. ``A riding B`` (1.0): A is a person, B a ridden animal, vehicle or board (:data:`RIDDEN`);
+   A's centre above B's, A's top above B's top, A's bottom below B's top, horizontal overlap
+   at least half the narrower box. On a board (:data:`BOARDS`) the feet may end up to 10% of
+   A's height above the board's top (a tight person box stops at the soles); on ``skis`` the
+   relation is ``A on B`` / ``B under A``.
 4. ``A on B`` and ``B under A`` (0.9): B is a support (:data:`SUPPORTS`: furniture,
    vehicles, boards), A smaller than B and not a face or text line; horizontal overlap at
    least half of A's width, A's centre above B's, A's bottom between B's top (less 10% of
@@ -55,7 +57,10 @@ HELD = frozenset({
     "hair drier", "toothbrush", "scissors", "mouse", "laptop",
 })
 #: Ridden by a person (rule 3).
-RIDDEN = frozenset({"bicycle", "motorcycle", "horse", "elephant", "cow", "skateboard", "surfboard", "snowboard"})
+RIDDEN = frozenset({"bicycle", "motorcycle", "horse", "elephant", "cow", "skateboard", "surfboard", "snowboard",
+                    "skis"})
+#: Stood on (rule 3): the rider's box may stop just above theirs.
+BOARDS = frozenset({"skateboard", "surfboard", "snowboard", "skis"})
 #: What other objects rest on (rule 4).
 SUPPORTS = frozenset({
     "bed", "couch", "chair", "bench", "dining table", "toilet", "sink", "tv", "laptop", "refrigerator", "oven",
@@ -105,8 +110,9 @@ def _directed(a: SceneObject, b: SceneObject) -> Relation | None:
     cya, cyb = (ba[1] + ba[3]) / 2, (bb[1] + bb[3]) / 2
     if a.label == "person" and b.label in RIDDEN:
         overlap = _h_overlap(ba, bb) / max(min(wa, wb), 1e-9)
-        if cya < cyb and ba[1] < bb[1] < ba[3] and overlap >= 0.5:
-            return Relation("riding", None, overlap)
+        feet = ba[3] + (0.1 * ha if b.label in BOARDS else 0.0)
+        if cya < cyb and ba[1] < bb[1] < feet and overlap >= 0.5:
+            return Relation("on", "under", overlap) if b.label == "skis" else Relation("riding", None, overlap)
     if b.label in SUPPORTS and a.label not in UNORDERED and box_area(ba) < box_area(bb):
         overlap = _h_overlap(ba, bb) / max(wa, 1e-9)
         if overlap >= 0.5 and cya < cyb and bb[1] - 0.1 * hb <= ba[3] <= bb[3]:

@@ -207,14 +207,16 @@ class DefaultDetector:
     (also finds faces whose body the person detectors missed, at about 150 ms more and more
     false faces), ``False`` none.
     ``ocr``: ``"fast"`` (default) reads text at 480 px, ``"full"`` at full resolution,
-    ``False`` skips OCR. ``threads`` caps onnxruntime's threads per model.
+    ``False`` skips OCR. ``threads`` caps onnxruntime's threads per model. ``object_floors``:
+    per-class score floors of the COCO stage (default
+    :data:`~parsers.image.detectors.coco.CLASS_FLOORS`, ``{}`` for none).
     """
 
     name = "default"
 
     def __init__(self, object_threshold: float = 0.4, person_threshold: float = 0.4, persons: bool = True,
                  faces: str | bool = "persons", ocr: str | bool = "fast", text_threshold: float = 0.5,
-                 threads: int | None = None):
+                 threads: int | None = None, object_floors: dict[str, float] | None = None):
         faces = "full" if faces is True else faces
         ocr = "fast" if ocr is True else ocr
         if faces not in ("persons", "full", False, None):
@@ -223,7 +225,7 @@ class DefaultDetector:
             raise InvalidInputError(f"ocr must be 'fast', 'full' or False, got {ocr!r}")
         self.person_threshold, self.persons = person_threshold, bool(persons)
         self.faces, self.ocr, self.text_threshold = faces or False, ocr or False, text_threshold
-        self.objects = CocoSSD(object_threshold)
+        self.objects = CocoSSD(object_threshold, floors=object_floors)
         self.person = PersonDetector(person_threshold, threads) if self.persons else None
         self.face = FaceDetector() if self.faces else None
         self.reader = TextReader(text_threshold, 480 if ocr == "fast" else None, threads) if self.ocr else None
