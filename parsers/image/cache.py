@@ -1,7 +1,7 @@
 """On-disk cache of scene graphs: parse a dataset's images once, reuse the JSON after.
 
 A record's key is the SHA-256 of the image's encoded bytes (or, for an in-memory PIL
-image, of its mode, size and pixels) together with the SHA-256 of the parser settings
+image or numpy array, of its mode or dtype, size and pixels) together with the SHA-256 of the parser settings
 (detector name and options, ``max_objects``, features); changing any setting misses.
 """
 
@@ -13,6 +13,7 @@ import os
 import tempfile
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from ..errors import ImageError
@@ -21,13 +22,17 @@ from .loading import ImageSource, describe_source
 
 
 def content_hash(src: ImageSource) -> str:
-    """SHA-256 hex digest of an image's content (file bytes, bytes, or decoded pixels)."""
+    """SHA-256 hex digest of an image's content (file bytes, bytes, or decoded pixels of a PIL
+    image or numpy array)."""
     h = hashlib.sha256()
     if isinstance(src, Image.Image):
         h.update(f"{src.mode}:{src.width}x{src.height}:".encode())
         h.update(src.tobytes())
     elif isinstance(src, (bytes, bytearray, memoryview)):
         h.update(bytes(src))
+    elif isinstance(src, np.ndarray):
+        h.update(f"array:{src.dtype.str}:{src.shape}:".encode())
+        h.update(np.ascontiguousarray(src).tobytes())
     else:
         try:
             with open(src, "rb") as f:

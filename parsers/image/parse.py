@@ -93,7 +93,8 @@ def parse_image(
     none: scene tags on the image node and crop tags on the ``crop_tags`` best objects), and
     (``features=True`` or ``"roi"``/``"crop"``) 1280-d MobileNetV2 region features.
 
-    ``image`` is a local path, encoded bytes or a PIL image. ``detector`` is a registered
+    ``image`` is a local path, encoded bytes, a PIL image or a numpy array (H×W×3 or H×W, see
+    :func:`~parsers.image.loading.load_image`). ``detector`` is a registered
     name (options go to its constructor) or any :class:`Detector`. Backends that look
     graphs up by file name (``precomputed``, ``caption``) use ``image_id`` (default: the
     path's base name) and do not decode the image. With ``cache_dir`` results are stored
