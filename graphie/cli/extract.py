@@ -33,6 +33,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _labels(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated entity types or relation labels, got {text!r}")
+    return names
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``extract``, ``extract-file`` and ``draw``."""
     common = argparse.ArgumentParser(add_help=False)
@@ -43,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="precision of prediction (default auto: bf16 on CUDA, fp32 on CPU; bf16 on a CPU without native bf16 falls back to fp32)")
     common.add_argument("--relation-threshold", type=_fraction, default=None,
                         help="least score a relation needs to be reported (default: the model's own, chosen on validation; 0: any whose vote beats None)")
+    common.add_argument("--threshold", type=_fraction, default=None,
+                        help="least score an entity needs to be reported (default: every entity the model predicts)")
+    common.add_argument("--labels", type=_labels, default=None, metavar="LABEL[,LABEL...]",
+                        help="entity types and/or relation labels to report, comma-separated, e.g. PER,ORG "
+                             "(default: all; a kind none of them names is kept whole)")
     common.add_argument("--quantize", action="store_true",
                         help="dynamic int8 encoder on CPU (about 1.7x faster; validation F1 about 2 points lower)")
 
@@ -85,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _load_options(args: argparse.Namespace) -> dict:
     return {"device": args.device, "detector": args.detector, "relation_threshold": args.relation_threshold,
-            "quantize": args.quantize, "dtype": args.dtype}
+            "quantize": args.quantize, "dtype": args.dtype, "threshold": args.threshold, "labels": args.labels}
 
 
 def _load(args: argparse.Namespace, **kwargs):

@@ -49,8 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "for models that align; else none)")
     e.add_argument("--predictions", help="write one JSON line per sentence with gold and predicted annotations")
     e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda when available)")
     e.add_argument("--dtype", default=None, choices=("auto", "fp32", "bf16", "fp16", "float32", "bfloat16", "float16"),
-                   help="precision of prediction (default auto: fp32 here, as the model runs on the CPU; bf16 on a CPU without native bf16 falls back to fp32)")
+                   help="precision of prediction (default auto: bf16 on CUDA, fp32 on CPU; bf16 on a CPU without native bf16 falls back to fp32)")
     e.set_defaults(func=run_evaluate)
 
 
@@ -95,14 +96,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``graphie evaluate``: score a saved model on a labelled file and print P, R, F1."""
-    from ..api import resolve_model
+    from ..api import resolve_model, select_device
     from ..models import GraphieModel
     from ..models.precision import autocast_dtype, autocast_forward
     from ..training.evaluate import TASK_ALIASES, can_score, evaluate, prediction_record
     from ..training.trainer import add_image_context, load_posts, scene_graphs_for
     from . import print_json
 
-    model = GraphieModel.from_pretrained(resolve_model(args.model))
+    model = GraphieModel.from_pretrained(resolve_model(args.model), device=select_device(args.device))
     if not can_score(model.config.task, TASK_ALIASES[args.task]):
         raise InvalidInputError(f"{args.model} was trained for task {model.config.task!r}, not {args.task!r}")
     fmt = args.format or {"mnre": "mnre", "jmere": "jmere_from_mnre", "twitter": "twitter"}[args.task]
