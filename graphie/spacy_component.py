@@ -111,7 +111,7 @@ class GraphieComponent:
         cfg = self.extractor.model.config  # checked now, not at the first Doc
         self.threshold = None if threshold is None else check_fraction("threshold", threshold)
         check_labels(labels, cfg.entity_types, cfg.relation_labels)
-        self.labels = labels
+        self.label_filter = labels  # not ``labels``: spaCy reads a component's ``labels`` as its label set
         register_extensions()
 
     def __repr__(self) -> str:
@@ -148,7 +148,7 @@ class GraphieComponent:
                 record["image"] = d._.image
             records.append(record)
         outcomes = iter(self.extractor.extract_many(records, batch_size=len(docs), progress=False,
-                                                    threshold=self.threshold, labels=self.labels) if records else [])
+                                                    threshold=self.threshold, labels=self.label_filter) if records else [])
         for doc in docs:
             if not doc.text.strip():
                 write_extraction(doc, Extraction(doc.text, []), self.alignment_mode)
