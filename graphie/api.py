@@ -312,7 +312,7 @@ class Extractor:
                 dicts, :class:`Post`) instead gives a list of outcomes, as :meth:`extract_many`.
             image: a local path, encoded bytes, a PIL image, a numpy array (H×W×3 RGB or H×W grey,
                 ``uint8``), or a ready :class:`parsers.scene.SceneGraph`. A URL is an
-                :class:`ImageError`: graphie does not download.
+                :class:`~graphie.errors.ImageError`: graphie does not download.
             caption: a caption of the image: read in the context segment by a model that learnt
                 to read captions (see :meth:`model_input`); the scene graph when no image is given.
             context: auxiliary text (LLM notes, retrieved knowledge; see :mod:`graphie.context`)

@@ -121,3 +121,13 @@ def test_spacy_component_config(default):
     assert doc.ents and {e.label_ for e in doc.ents} == {"PER"}
     with pytest.raises(graphie.InvalidInputError, match="not predicted"):
         spacy.blank("en").add_pipe("graphie", config={"labels": ["PERSON"]})
+
+
+def test_spacy_pipeline_with_filters_saves_and_loads(tmp_path):
+    spacy = pytest.importorskip("spacy")
+    nlp = spacy.blank("en")
+    nlp.add_pipe("graphie", config={"labels": ["PER"], "threshold": 0.1})
+    nlp.to_disk(tmp_path / "pipeline")  # spaCy reads each component's "labels" when saving
+    again = spacy.load(tmp_path / "pipeline")
+    assert again.get_pipe("graphie").threshold == 0.1
+    assert {e.label_ for e in again(TEXT).ents} == {"PER"}
