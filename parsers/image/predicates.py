@@ -59,7 +59,7 @@ HELD = frozenset({
 #: Ridden by a person (rule 3).
 RIDDEN = frozenset({"bicycle", "motorcycle", "horse", "elephant", "cow", "skateboard", "surfboard", "snowboard",
                     "skis"})
-#: Stood on (rule 3): the rider's box may stop just above theirs.
+#: Boards a person stands on (rule 3); a rider's box may stop just above theirs.
 BOARDS = frozenset({"skateboard", "surfboard", "snowboard", "skis"})
 #: What other objects rest on (rule 4).
 SUPPORTS = frozenset({
