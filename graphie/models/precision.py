@@ -9,7 +9,7 @@ autocast runs the matrix products in the lower precision.
 falls back to fp32 with a warning: bf16 on a CPU without native bf16 (AVX512-BF16 or AMX), where
 autocast emulates it and a MiniLM training step measured 3x slower than fp32; fp16 off CUDA.
 
-This module sits below :mod:`graphie.training` and :mod:`graphie.api`, which both use it.
+This module sits below ``graphie.training`` and :mod:`graphie.api`, which both use it.
 """
 
 from __future__ import annotations
