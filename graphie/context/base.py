@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Iterable
 
 from parsers.scene import SceneGraph
 
-from ..errors import GraphieError, InvalidInputError
+from ..errors import DatasetFormatError, GraphieError, InvalidInputError
 from ..types import Post, PostId
 
 __all__ = [
@@ -155,6 +155,27 @@ def image_key(image: Any) -> str | None:
     from parsers.image.cache import content_hash
 
     return content_hash(image)
+
+
+def iter_jsonl(path: str | os.PathLike, what: str) -> Iterable[tuple[int, Any]]:
+    """``(line number, parsed value)`` of each non-blank line of the JSONL file ``path``.
+
+    Raises:
+        InvalidInputError: ``path`` is not a file (``what`` names it in the message).
+        DatasetFormatError: a line that is not JSON (the message names file and line).
+    """
+    from pathlib import Path
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InvalidInputError(f"{what} {str(path)!r} is not a file")
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield line_no, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DatasetFormatError(path, line_no, f"not JSON: {exc.msg}") from None
 
 
 def file_fingerprint(path: str | os.PathLike) -> str:

@@ -53,7 +53,7 @@ from typing import Any, ClassVar
 
 from ..errors import DatasetFormatError, InvalidInputError
 from ..types import Post
-from .base import CACHE, ContextCache, ContextProvider, ContextReplyError, ContextUnavailableError, file_fingerprint
+from .base import CACHE, ContextCache, ContextProvider, ContextReplyError, ContextUnavailableError, file_fingerprint, iter_jsonl
 from .given import format_context
 
 __all__ = ["DEFAULT_LABELS", "Example", "LLMContext", "build_messages", "image_data_url", "nearest_examples",
@@ -133,17 +133,7 @@ def read_examples(examples: str | os.PathLike | list[dict[str, Any]]) -> list[Ex
     if isinstance(examples, list):
         return [_example(r, f"example {i}", None, None) for i, r in enumerate(examples)]
     path = Path(examples).expanduser()
-    if not path.is_file():
-        raise InvalidInputError(f"llm context examples {str(path)!r} is not a file")
-    out = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DatasetFormatError(path, line_no, f"not JSON: {exc.msg}") from None
-                out.append(_example(record, "", path, line_no))
+    out = [_example(record, "", path, line_no) for line_no, record in iter_jsonl(path, "llm context examples")]
     if not out:
         raise DatasetFormatError(path, None, "no examples in the file")
     return out

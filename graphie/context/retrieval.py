@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 
 from ..errors import DatasetFormatError, InvalidInputError, MissingDependencyError
 from ..types import Post
-from .base import CACHE, ContextCache, ContextProvider, file_fingerprint
+from .base import CACHE, ContextCache, ContextProvider, file_fingerprint, iter_jsonl
 
 __all__ = ["BM25Index", "RetrievalContext", "WIKI_CORPUS", "read_corpus", "wiki_corpus_path"]
 
@@ -91,25 +91,16 @@ def read_corpus(corpus: str | os.PathLike) -> list[tuple[str, str]]:
         articles = json.loads(path.read_text(encoding="utf-8"))
         return [(str(a.get("title") or name), a["extract"]) for name, a in articles.items() if a.get("extract")]
     path = Path(corpus).expanduser()
-    if not path.is_file():
-        raise InvalidInputError(f"retrieval corpus {str(path)!r} is not a file (give a JSONL file or {WIKI_CORPUS!r})")
     passages = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetFormatError(path, line_no, f"not JSON: {exc.msg}") from None
-            if not isinstance(record, dict):
-                raise DatasetFormatError(path, line_no, "a passage must be a JSON object")
-            text, title = record.get("text"), record.get("title", "")
-            if not isinstance(text, str) or not text.strip():
-                raise DatasetFormatError(path, line_no, "a passage needs a non-empty string \"text\"")
-            if title is not None and not isinstance(title, str):
-                raise DatasetFormatError(path, line_no, "\"title\" must be a string")
-            passages.append((" ".join((title or "").split()), " ".join(text.split())))
+    for line_no, record in iter_jsonl(path, f"retrieval corpus (a JSONL file or {WIKI_CORPUS!r})"):
+        if not isinstance(record, dict):
+            raise DatasetFormatError(path, line_no, "a passage must be a JSON object")
+        text, title = record.get("text"), record.get("title", "")
+        if not isinstance(text, str) or not text.strip():
+            raise DatasetFormatError(path, line_no, "a passage needs a non-empty string \"text\"")
+        if title is not None and not isinstance(title, str):
+            raise DatasetFormatError(path, line_no, "\"title\" must be a string")
+        passages.append((" ".join((title or "").split()), " ".join(text.split())))
     if not passages:
         raise DatasetFormatError(path, None, "no passages in the corpus")
     return passages
