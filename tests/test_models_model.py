@@ -3,7 +3,7 @@ import torch
 
 from graphie.errors import InvalidInputError
 from graphie.models import GraphieModel, ModelConfig
-from graphie.training.batching import make_examples, parse_posts
+from graphie.models.batching import make_examples, parse_posts
 from graphie.types import Entity, Post, Relation, Span
 from parsers.scene import SceneEdge, SceneGraph, SceneObject
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,30 +19,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError, ModelLoadError
-from ..registry import heads
-from ..types import Entity, Extraction, Post, Relation, Span
+from ..registry import alignments, heads
+from ..types import Extraction, Post
 from .attribute import AttributeTransformer
-from .config import ModelConfig
+from .batching import Batch, Collator, make_examples, parse_posts
 from .bio import BIOTagger
+from .config import ModelConfig
+from .decoding import ModelOutput, decode
 from .encoder import TransformerEncoder, create_encoder, is_packaged, plain_key
-from .grid import GridHead, decode_entities, decode_relations, entity_loss, relation_loss
+from .grid import GridHead, entity_loss, relation_loss
 from .marker import MarkerHead
 from .pair_features import CooccurrenceStats, MultiChannelPairFeatures
+from .scene_encoder import SceneEncoder
 
 CONFIG_FILE, WEIGHTS_FILE, COOC_FILE, ENCODER_DIR = "config.json", "model.safetensors", "cooccurrence.json", "encoder"
 FORMAT_VERSION = 1
-
-
-@dataclass
-class ModelOutput:
-    """What :meth:`GraphieModel.forward` returns: the loss (with targets) and the logits of the configured head."""
-    loss: Tensor | None
-    entity_logits: Tensor | None = None  # [B, n, n, T]
-    relation_logits: Tensor | None = None  # [B, n, n, R + 1]
-    pair_logits: Tensor | None = None  # [P, R + 1] (mnre: grid vote or marker head)
-    emissions: Tensor | None = None  # [B, n, 2T + 1] (bio head)
-    alignment: Tensor | None = None  # [B, n, m] token-object weights
-    graph_loss: Tensor | None = None
 
 
 def _create_alignment(config: ModelConfig, dim: int) -> tuple[nn.Module | None, nn.Module | None]:
@@ -52,9 +42,6 @@ def _create_alignment(config: ModelConfig, dim: int) -> tuple[nn.Module | None, 
     batch (the registered ``none`` alignment is the pass-through for code that wants a module)."""
     if config.alignment == "none":
         return None, None
-    from ..alignment import SceneEncoder  # registers the alignments
-    from ..registry import alignments
-
     return alignments.create(config.alignment, dim=dim, **config.alignment_options), SceneEncoder(dim, **config.scene_options)
 
 
@@ -95,16 +82,14 @@ class GraphieModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def collator(self):
-        """The :class:`~graphie.training.batching.Collator` turning examples into batches for
+    def collator(self) -> Collator:
+        """The :class:`~graphie.models.batching.Collator` turning examples into batches for
         this model (its tokenizer, labels and co-occurrence statistics); created once."""
         if self._collator is None:
-            from ..training.batching import Collator
-
             self._collator = Collator(self.config, self.encoder, self.cooccurrence)
         return self._collator
 
-    def word_states(self, batch) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def word_states(self, batch: Batch) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """Word states after encoder, marker, dependency GNN and alignment: ``[B, n, d]``."""
         mask = batch.word_mask
         h = self.encoder(batch.encoded)
@@ -118,8 +103,8 @@ class GraphieModel(nn.Module):
             h, align, graph_loss = out.states, out.alignment, out.loss
         return h, align, graph_loss
 
-    def forward(self, batch) -> ModelOutput:
-        """Head logits of a :class:`~graphie.training.batching.Batch`, the alignment matrix when
+    def forward(self, batch: Batch) -> ModelOutput:
+        """Head logits of a :class:`~graphie.models.batching.Batch`, the alignment matrix when
         images are aligned, and the training loss when the batch carries targets."""
         cfg = self.config
         mask = batch.word_mask
@@ -181,15 +166,13 @@ class GraphieModel(nn.Module):
         return results
 
     def prepare(self, posts: Sequence[Post], scene_graphs: Sequence[Any] | None = None,
-                graphs: Sequence[Any] | None = None) -> Any:
+                graphs: Sequence[Any] | None = None) -> Batch:
         """The CPU-side half of :meth:`predict`: parse (unless ``graphs`` are given), check and
-        collate posts into one :class:`~graphie.training.batching.Batch` for :meth:`predict_batch`.
+        collate posts into one :class:`~graphie.models.batching.Batch` for :meth:`predict_batch`.
 
         Raises:
             InvalidInputError: a post without text, or an ``mnre`` model given a post without pairs.
         """
-        from ..training.batching import make_examples, parse_posts
-
         posts = list(posts)
         if not posts or not all(isinstance(p, Post) for p in posts):
             raise InvalidInputError("prepare() takes a non-empty list of graphie.Post")
@@ -199,7 +182,7 @@ class GraphieModel(nn.Module):
         return self.collator()(make_examples(posts, graphs, scene_graphs), with_targets=False)
 
     @torch.no_grad()
-    def predict_batch(self, batch: Any, threshold: float = 0.5,
+    def predict_batch(self, batch: Batch, threshold: float = 0.5,
                       relation_threshold: float | None = None) -> list[Extraction]:
         """Run and decode one batch from :meth:`prepare` (in eval mode; bfloat16 autocast on CUDA);
         ``relation_threshold=None`` takes the model's ``config.relation_threshold``."""
@@ -217,68 +200,9 @@ class GraphieModel(nn.Module):
             if was_training:
                 self.train()
 
-    def _decode(self, batch, out: ModelOutput, threshold: float, relation_threshold: float) -> list[Extraction]:
-        cfg = self.config
-        kept = batch.word_mask.sum(1).tolist()
-        ent_probs = torch.sigmoid(out.entity_logits.float()) if out.entity_logits is not None else None
-        rel_probs = torch.softmax(out.relation_logits.float(), -1) if out.relation_logits is not None else None
+    def _decode(self, batch: Batch, out: ModelOutput, threshold: float, relation_threshold: float) -> list[Extraction]:
         bio_spans = self.bio.decode(out.emissions, batch.word_mask) if out.emissions is not None else None
-        pair_probs = torch.softmax(out.pair_logits.float(), -1).cpu() if out.pair_logits is not None else None
-        results, p = [], 0
-        for b, ex in enumerate(batch.examples):
-            post, graph = ex.post, ex.graph
-
-            def entity(s: int, e: int, t: str, score: float = 1.0) -> Entity:
-                start_char, end_char = graph.char_span(s, e)
-                text = graph.text[start_char:end_char]
-                return Entity(Span(s, e, text, start_char, end_char), t, score)
-
-            entities, relations = [], []
-            if cfg.task == "mnre":
-                for head, tail, _ in ex.relations:
-                    dist = pair_probs[p]
-                    p += 1
-                    k = int(dist.argmax())
-                    label = cfg.none_label if k == 0 else cfg.relation_labels[k - 1]
-                    h_ent = next((x for x in post.entities if x.key == head), None) or entity(*head)
-                    t_ent = next((x for x in post.entities if x.key == tail), None) or entity(*tail)
-                    relations.append(Relation(h_ent, t_ent, label, float(dist[k])))
-                entities = list(post.entities)
-            else:
-                if bio_spans is not None:
-                    found = bio_spans[b]
-                else:
-                    found = decode_entities(ent_probs[b], kept[b], cfg.entity_types, cfg.max_entity_len,
-                                            threshold, nested=cfg.nested_entities)
-                entities = [entity(s, e, t, score) for s, e, t, score in found]
-                if rel_probs is not None:
-                    for a, c, k, score in decode_relations(rel_probs[b], found, cfg.relation_labels, cfg.relation_cells,
-                                                            relation_threshold):
-                        relations.append(Relation(entities[a], entities[c], cfg.relation_labels[k], score))
-            if out.alignment is not None and entities:
-                self._attach_evidence(entities, out.alignment[b], ex.scene_graph)
-            results.append(Extraction(text=graph.text, tokens=list(graph.tokens), entities=entities,
-                                      relations=relations, text_graph=graph, scene_graph=ex.scene_graph, id=post.id))
-        return results
-
-    @staticmethod
-    def _attach_evidence(entities: list[Entity], alignment: Tensor, scene_graph: Any, top: int = 3,
-                         threshold: float = 0.3) -> None:
-        """Each entity's supporting image objects: those whose alignment weight (mean over the
-        entity's words) reaches ``threshold``, strongest first, at most ``top``. ``object`` indexes
-        ``scene_graph.objects`` (alignment columns follow the collated order, which sorts objects by
-        score). An entity that no object supports gets no evidence: an empty list."""
-        if scene_graph is None or alignment.numel() == 0:
-            return
-        from ..alignment.scene_encoder import kept_objects
-
-        order = kept_objects(scene_graph, alignment.size(1) - 1)  # column k is scene_graph.objects[order[k]]
-        for ent in entities:
-            weights = alignment[ent.span.start:ent.span.end, :len(order)].float().mean(0).cpu()
-            for k in weights.argsort(descending=True)[:top].tolist():
-                if weights[k] >= threshold:
-                    ent.evidence.append({"object": order[k], "label": scene_graph.objects[order[k]].label,
-                                         "weight": round(float(weights[k]), 4)})
+        return decode(self.config, batch, out, threshold, relation_threshold, bio_spans)
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, folder: str | os.PathLike, compact: bool = False) -> None:

@@ -1,10 +1,12 @@
-"""From posts to padded tensors: :class:`Example` (a parsed post with gold labels as word
-spans) and :class:`Collator` (a list of examples -> :class:`Batch`).
+"""The model's data road, from posts to padded tensors: :func:`parse_posts` (posts -> text
+graphs), :func:`make_examples` (:class:`Example`: a parsed post with gold labels as word spans)
+and :class:`Collator` (a list of examples -> :class:`Batch`, what :class:`~graphie.models.model.GraphieModel` reads).
+Training and prediction both walk it; :func:`length_batches` groups examples for training.
 
 The image side plugs in through ``Example.scene_graph`` / ``Batch.scene_graphs``: one
 :class:`parsers.scene.SceneGraph` (or ``None``) per post, collated by
-``graphie.alignment.SceneBatch.collate`` into ``Batch.scene`` whenever the model config names
-an alignment other than ``"none"``.
+:meth:`graphie.models.scene_encoder.SceneBatch.collate` into ``Batch.scene`` whenever the model
+config names an alignment other than ``"none"``.
 """
 
 from __future__ import annotations
@@ -16,13 +18,19 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import Tensor
 
+from parsers.scene import SceneGraph
+from parsers.text import TextGraph
+
 from ..errors import InvalidInputError
-from ..models.attribute import dependency_edges
-from ..models.config import ModelConfig
-from ..models.bio import spans_to_bio
-from ..models.grid import encode_entities, encode_relations, entity_cell_mask, relation_block
-from ..models.marker import mark_pair
 from ..types import Post
+from .attribute import dependency_edges
+from .bio import spans_to_bio
+from .config import ModelConfig
+from .encoder import EncodedBatch, TransformerEncoder
+from .grid import encode_entities, encode_relations, entity_cell_mask, relation_block
+from .marker import mark_pair
+from .pair_features import CooccurrenceStats
+from .scene_encoder import SceneBatch
 
 EntityTuple = tuple[int, int, str]
 
@@ -33,8 +41,8 @@ class Example:
     ``(head, tail, label)`` (``label`` may be the none label for given MNRE pairs)."""
 
     post: Post
-    graph: Any  # parsers.text.TextGraph
-    scene_graph: Any = None  # parsers.scene.SceneGraph | None
+    graph: TextGraph
+    scene_graph: SceneGraph | None = None
     entities: list[EntityTuple] = field(default_factory=list)
     relations: list[tuple[EntityTuple, EntityTuple, str]] = field(default_factory=list)
     relations_known: bool = True  # False for NER-only data mixed into joint training: no relation loss
@@ -45,7 +53,7 @@ class Example:
         return list(self.graph.tokens)
 
 
-def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[Any]:
+def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[TextGraph]:
     """Text graphs of posts; pre-tokenised posts keep their tokens exactly."""
     from parsers.text import TextParser
 
@@ -57,7 +65,8 @@ def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[Any]:
     return list(parser.pipe(items))
 
 
-def make_examples(posts: Sequence[Post], graphs: Sequence[Any], scene_graphs: Sequence[Any] | None = None,
+def make_examples(posts: Sequence[Post], graphs: Sequence[TextGraph],
+                  scene_graphs: Sequence[SceneGraph | None] | None = None,
                   merge_pairs: bool = False, relations_known: bool = True,
                   entities_known: bool = True) -> list[Example]:
     """Examples from posts and their graphs. ``merge_pairs`` joins posts with the same tokens and
@@ -94,7 +103,7 @@ class Batch:
     """Padded tensors of a batch (B posts, at most n words); see :class:`Collator`."""
 
     examples: list[Example]
-    encoded: Any  # graphie.models.encoder.EncodedBatch
+    encoded: EncodedBatch
     word_mask: Tensor  # [B, n] bool
     pos: Tensor | None = None  # [B, n] POS_TAGS ids
     distance: Tensor | None = None  # [B, n, n] tree distance (-1: unreachable)
@@ -112,15 +121,15 @@ class Batch:
     pair_labels: Tensor | None = None  # [P] 0 = none
     bio_tags: Tensor | None = None  # [B, n] bio head targets
     bio_mask: Tensor | None = None  # [B, n] words whose tags are trained (see partial_mask)
-    scene_graphs: list[Any] = field(default_factory=list)
-    scene: Any = None  # graphie.alignment.SceneBatch when an alignment is configured
+    scene_graphs: list[SceneGraph | None] = field(default_factory=list)
+    scene: SceneBatch | None = None  # when an alignment is configured
 
     def to(self, device: torch.device | str) -> "Batch":
         for name, value in list(self.__dict__.items()):
             if isinstance(value, Tensor):
                 setattr(self, name, value.to(device, non_blocking=True))
         self.encoded = self.encoded.to(device)
-        if self.scene is not None and hasattr(self.scene, "to"):
+        if self.scene is not None:
             self.scene = self.scene.to(device)
         return self
 
@@ -128,7 +137,7 @@ class Batch:
 class Collator:
     """Turns examples into a :class:`Batch` for one model (its tokenizer, labels and statistics)."""
 
-    def __init__(self, config: ModelConfig, encoder: Any, cooccurrence: Any = None):
+    def __init__(self, config: ModelConfig, encoder: TransformerEncoder, cooccurrence: CooccurrenceStats | None = None):
         from parsers.text import DEP_LABEL_IDS, DEP_LABELS, POS_TAG_IDS
 
         self.config = config
@@ -154,8 +163,6 @@ class Collator:
         if cfg.gnn_layers or cfg.alignment != "none" or cfg.uses_pairs:
             self._graph_tensors(batch, kept)
         if cfg.alignment != "none":
-            from graphie.alignment import SceneBatch
-
             batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects, cfg.scene_tags)
         if cfg.task == "mnre":
             self._pairs(batch, kept, with_targets)
