@@ -29,7 +29,7 @@ from .decoding import ModelOutput, decode
 from .encoder import TransformerEncoder, create_encoder, is_packaged, plain_key
 from .grid import GridHead, entity_loss, relation_loss
 from .marker import MarkerHead
-from .pair_features import CooccurrenceStats, MultiChannelPairFeatures
+from .pair_features import CooccurrenceStats, MultiChannelPairFeatures, PairInputs
 from .scene_encoder import SceneEncoder
 
 CONFIG_FILE, WEIGHTS_FILE, COOC_FILE, ENCODER_DIR = "config.json", "model.safetensors", "cooccurrence.json", "encoder"
@@ -118,7 +118,8 @@ class GraphieModel(nn.Module):
             if batch.bio_tags is not None and batch.bio_mask.any():
                 losses.append(self.bio.loss(out.emissions, batch.bio_tags, batch.bio_mask))
         if self.grid is not None:
-            h, pair = self.pairs(h, mask, batch.pos, batch.distance, batch.pmi)
+            h, pair = self.pairs(PairInputs(h, mask, batch.pos, batch.distance, batch.pmi,
+                                            [ex.graph for ex in batch.examples]))
             grid = self.grid(h, pair)
             out.entity_logits, out.relation_logits = grid.entity_logits, grid.relation_logits
             if grid.entity_logits is not None and batch.entity_targets is not None:
