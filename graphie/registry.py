@@ -19,7 +19,7 @@ from parsers.registry import Registry, detectors, taggers
 encoders: Registry = Registry("encoder", builtins=["graphie.models.encoder"])
 alignments: Registry = Registry("alignment", builtins=["graphie.alignment.base", "graphie.alignment.mega",
                                                       "graphie.alignment.eega", "graphie.alignment.routed"])
-heads: Registry = Registry("head", builtins=["graphie.models.model"])
+heads: Registry = Registry("head", builtins=["graphie.models.heads"])
 pair_channels: Registry = Registry("pair channel", builtins=["graphie.models.pair_features"])
 #: Context providers (:mod:`graphie.context`), registered from the one list in ``graphie/context/__init__.py``.
 contexts: Registry = Registry("context provider")

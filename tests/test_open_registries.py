@@ -2,11 +2,13 @@
 test file) is built by name from the model config and trains like a built-in one."""
 
 import torch
+import torch.nn.functional as F
 
-from graphie.models import GraphieModel, ModelConfig
+from graphie.models import GraphieModel, Head, ModelConfig, ModelOutput
 from graphie.models.batching import make_examples, parse_posts
 from graphie.models.pair_features import PairInputs
-from graphie.registry import pair_channels
+from graphie.registry import heads, pair_channels
+from graphie.types import Entity, Extraction, Span
 from test_models_model import jmere_post
 
 
@@ -45,3 +47,53 @@ def test_a_pair_channel_registered_outside_the_package_trains(monkeypatch):
     assert seen and seen[0][:2] == (2, 7)
     assert not torch.equal(before, model.pairs.embeddings["both_capitalised"].weight)
     assert len(model.predict(posts)) == 2
+
+
+def test_a_head_registered_outside_the_package_trains_and_decodes(monkeypatch):
+    monkeypatch.setattr(heads, "_factories", dict(heads._factories))  # registration undone after
+
+    @heads.register("inside")
+    class InsideHead(Head):
+        """Is each word inside a gold entity? Its own targets, loss and decoding (one-word entities)."""
+
+        def __init__(self, config: ModelConfig, dim: int):
+            super().__init__(config, dim)
+            self.score = torch.nn.Linear(dim, 1)
+
+        def targets(self, batch, kept):
+            inside = torch.zeros(batch.word_mask.shape)
+            for b, ex in enumerate(batch.examples):
+                for start, end, _ in ex.entities:
+                    inside[b, start:end] = 1.0
+            batch.extra["inside"] = inside
+
+        def forward(self, h, batch):
+            logits = self.score(h).squeeze(-1)
+            out = ModelOutput(loss=None, emissions=logits)
+            if "inside" in batch.extra:
+                mask = batch.word_mask
+                out.loss = F.binary_cross_entropy_with_logits(logits[mask].float(), batch.extra["inside"][mask])
+            return out
+
+        def decode(self, batch, out, threshold, relation_threshold):
+            found = []
+            for b, ex in enumerate(batch.examples):
+                words = ((torch.sigmoid(out.emissions[b].float()) >= threshold) & batch.word_mask[b]).nonzero()
+                entities = [Entity(Span(i, i + 1, ex.graph.tokens[i]), "ENT") for i in words.flatten().tolist()]
+                found.append(Extraction(text=ex.graph.text, tokens=list(ex.graph.tokens), entities=entities,
+                                        id=ex.post.id))
+            return found
+
+    torch.manual_seed(0)
+    model = GraphieModel(ModelConfig(task="ner", head="inside", entity_types=["LOC", "PER"], max_length=32))
+    assert isinstance(model.head, InsideHead) and "score" in dict(model.named_children())
+    posts = [jmere_post(), jmere_post()]
+    batch = model.collator()(make_examples(posts, parse_posts(posts)))
+    assert batch.extra["inside"][0].tolist() == [1, 0, 1, 0, 0, 1, 1]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    before = model.score.weight.detach().clone()
+    model(batch).loss.backward()
+    optimizer.step()
+    assert not torch.equal(before, model.score.weight)
+    (pred,) = model.predict(posts[:1], threshold=0.0)
+    assert [e.span.text for e in pred.entities] == list(posts[0].tokens)

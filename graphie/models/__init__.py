@@ -10,6 +10,7 @@ from .bio import BIOTagger
 from .config import ModelConfig
 from .decoding import ModelOutput, attach_evidence, decode
 from .encoder import TransformerEncoder, resolve_encoder
+from .heads import Head
 from .grid import GridHead, decode_entities, decode_relations, encode_entities, encode_relations
 from .marker import MarkerHead, mark_pair
 from .model import GraphieModel
@@ -26,6 +27,7 @@ __all__ = [
     "Example",
     "GraphieModel",
     "GridHead",
+    "Head",
     "MarkerHead",
     "ModelConfig",
     "ModelOutput",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -24,13 +24,15 @@ from parsers.text import TextGraph
 from ..errors import InvalidInputError
 from ..types import Post
 from .attribute import dependency_edges
-from .bio import spans_to_bio
 from .config import ModelConfig
 from .encoder import EncodedBatch, TransformerEncoder
-from .grid import encode_entities, encode_relations, entity_cell_mask, relation_block
+from .grid import relation_block
 from .marker import mark_pair
 from .pair_features import CooccurrenceStats
 from .scene_encoder import SceneBatch
+
+if TYPE_CHECKING:
+    from .heads import Head
 
 EntityTuple = tuple[int, int, str]
 
@@ -123,11 +125,13 @@ class Batch:
     bio_mask: Tensor | None = None  # [B, n] words whose tags are trained (see partial_mask)
     scene_graphs: list[SceneGraph | None] = field(default_factory=list)
     scene: SceneBatch | None = None  # when an alignment is configured
+    extra: dict[str, Tensor] = field(default_factory=dict)  # what a head from outside the package adds
 
     def to(self, device: torch.device | str) -> "Batch":
         for name, value in list(self.__dict__.items()):
             if isinstance(value, Tensor):
                 setattr(self, name, value.to(device, non_blocking=True))
+        self.extra = {name: value.to(device, non_blocking=True) for name, value in self.extra.items()}
         self.encoded = self.encoded.to(device)
         if self.scene is not None:
             self.scene = self.scene.to(device)
@@ -135,12 +139,16 @@ class Batch:
 
 
 class Collator:
-    """Turns examples into a :class:`Batch` for one model (its tokenizer, labels and statistics)."""
+    """Turns examples into a :class:`Batch` for one model (its tokenizer, head, labels and
+    statistics): the words here, what the head needs beyond them in the head
+    (:meth:`Head.collate <graphie.models.heads.Head.collate>`)."""
 
-    def __init__(self, config: ModelConfig, encoder: TransformerEncoder, cooccurrence: CooccurrenceStats | None = None):
+    def __init__(self, config: ModelConfig, encoder: TransformerEncoder, head: Head,
+                 cooccurrence: CooccurrenceStats | None = None):
         from parsers.text import DEP_LABEL_IDS, DEP_LABELS, POS_TAG_IDS
 
         self.config = config
+        self.head = head
         self.encoder = encoder
         self.cooccurrence = cooccurrence
         self.dep_ids, self.num_dep = DEP_LABEL_IDS, len(DEP_LABELS)
@@ -149,14 +157,18 @@ class Collator:
         self.rel_index[config.none_label] = 0
 
     def __call__(self, examples: Sequence[Example], with_targets: bool = True) -> Batch:
+        """The batch of ``examples`` as the model's head wants it (:meth:`Head.collate
+        <graphie.models.heads.Head.collate>`), with its targets when ``with_targets``."""
+        return self.head.collate(self, examples, with_targets)
+
+    def words(self, examples: Sequence[Example]) -> tuple[Batch, list[int]]:
+        """The words of ``examples`` encoded, with the graph tensors and scene batch the model
+        config asks for; and the number of words kept (not truncated) in each post."""
         cfg = self.config
-        if cfg.head == "marker":
-            return self._marked(examples, with_targets)
         words = [ex.words for ex in examples]
         contexts = [ex.post.context for ex in examples]
         encoded = self.encoder.encode(words, contexts)
         mask = encoded.word_mask
-        B, n = mask.shape
         kept = mask.sum(1).tolist()
         batch = Batch(examples=list(examples), encoded=encoded, word_mask=mask,
                       scene_graphs=[ex.scene_graph for ex in examples])
@@ -164,11 +176,7 @@ class Collator:
             self._graph_tensors(batch, kept)
         if cfg.alignment != "none":
             batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects, cfg.scene_tags)
-        if cfg.task == "mnre":
-            self._pairs(batch, kept, with_targets)
-        if with_targets:
-            self._targets(batch, kept)
-        return batch
+        return batch, kept
 
     def _graph_tensors(self, batch: Batch, kept: list[int]) -> None:
         """POS, tree distance, PMI, adjacency and dependency edges of the kept words."""
@@ -195,7 +203,7 @@ class Collator:
         batch.edge_index = torch.tensor(edges, dtype=torch.long).t().reshape(2, -1)
         batch.edge_type = torch.tensor(types, dtype=torch.long)
 
-    def _marked(self, examples: Sequence[Example], with_targets: bool) -> Batch:
+    def marked(self, examples: Sequence[Example], with_targets: bool) -> Batch:
         """Marker head: one marked sequence per given pair (rows of the batch are pairs)."""
         sequences, index, owners, labels = [], [], [], []
         for b, ex in enumerate(examples):
@@ -205,7 +213,7 @@ class Collator:
                 index.append((h_at, t_at))
                 owners.append(b)
                 if with_targets:
-                    labels.append(self._label_id(ex, label))
+                    labels.append(self.label_id(ex, label))
         if not sequences:
             raise InvalidInputError("the marker head labels given entity pairs: the batch has none")
         contexts = [examples[b].post.context for b in owners]
@@ -220,12 +228,12 @@ class Collator:
             batch.pair_labels = torch.tensor(labels, dtype=torch.long)
         return batch
 
-    def _label_id(self, ex: Example, label: str) -> int:
+    def label_id(self, ex: Example, label: str) -> int:
         if label not in self.rel_index:
             raise InvalidInputError(f"post {ex.post.id}: relation label {label!r} unknown to the model")
         return self.rel_index[label]
 
-    def _pairs(self, batch: Batch, kept: list[int], with_targets: bool) -> None:
+    def given_pairs(self, batch: Batch, kept: list[int], with_targets: bool) -> None:
         """Given entity pairs (mnre): which cells each pair reads, and its gold label."""
         n = batch.word_mask.size(1)
         index, weights, labels = [], [], []
@@ -234,31 +242,11 @@ class Collator:
                 index.append(b)
                 weights.append(relation_block(_clip(head, kept[b]), _clip(tail, kept[b]), n, self.config.relation_cells))
                 if with_targets:
-                    labels.append(self._label_id(ex, label))
+                    labels.append(self.label_id(ex, label))
         batch.pair_index = torch.tensor(index, dtype=torch.long)
         batch.pair_weights = torch.stack(weights) if weights else torch.zeros(0, n, n)
         if with_targets:
             batch.pair_labels = torch.tensor(labels, dtype=torch.long)
-
-    def _targets(self, batch: Batch, kept: list[int]) -> None:
-        cfg = self.config
-        B, n = batch.word_mask.shape
-        if cfg.task in ("ner", "jmere") and cfg.head == "grid":
-            batch.entity_targets = torch.stack([encode_entities(ex.entities, cfg.entity_types, n) for ex in batch.examples])
-            batch.entity_mask = torch.stack([entity_cell_mask(n, k, cfg.max_entity_len) if ex.entities_known
-                                             else torch.zeros(n, n, dtype=torch.bool)
-                                             for ex, k in zip(batch.examples, kept)])
-        if cfg.head == "bio":
-            batch.bio_tags = torch.tensor([spans_to_bio(ex.entities, cfg.entity_types, n) for ex in batch.examples])
-            batch.bio_mask = batch.word_mask & torch.stack(
-                [torch.ones(n, dtype=torch.bool) if ex.entities_known else partial_mask(ex.entities, n)
-                 for ex in batch.examples])
-        if cfg.task == "jmere":
-            batch.relation_targets = torch.stack(
-                [encode_relations(ex.relations, cfg.relation_labels, n, cfg.relation_cells) for ex in batch.examples])
-            pair_ok = batch.word_mask.unsqueeze(1) & batch.word_mask.unsqueeze(2)
-            known = torch.tensor([ex.relations_known for ex in batch.examples]).view(B, 1, 1)
-            batch.relation_mask = pair_ok & ~torch.eye(n, dtype=torch.bool).unsqueeze(0) & known
 
 
 def partial_mask(entities: Sequence[EntityTuple], n: int) -> Tensor:

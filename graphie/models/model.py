@@ -1,6 +1,7 @@
 """GraphieModel: encoder -> dependency-graph attribute transformer -> (scene-graph alignment)
--> heads chosen by name: ``bio`` (token tags, optional CRF), ``grid`` (multi-channel pair
-features -> word-pair tagging), ``marker`` (typed entity markers, given pairs).
+-> a head chosen by name (:mod:`graphie.models.heads`, which owns its targets, loss and
+decoding): ``bio`` (token tags, optional CRF), ``grid`` (multi-channel pair features ->
+word-pair tagging), ``marker`` (typed entity markers, given pairs).
 
 A saved model is a folder: ``config.json`` (the :class:`ModelConfig` and the encoder
 reference), ``model.safetensors`` (all weights), ``cooccurrence.json`` when the PMI channel is
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError, ModelLoadError
@@ -23,13 +23,10 @@ from ..registry import alignments, heads
 from ..types import Extraction, Post
 from .attribute import AttributeTransformer
 from .batching import Batch, Collator, make_examples, parse_posts
-from .bio import BIOTagger
 from .config import ModelConfig
-from .decoding import ModelOutput, decode
+from .decoding import ModelOutput
 from .encoder import TransformerEncoder, create_encoder, is_packaged, plain_key
-from .grid import GridHead, entity_loss, relation_loss
-from .marker import MarkerHead
-from .pair_features import CooccurrenceStats, MultiChannelPairFeatures, PairInputs
+from .pair_features import CooccurrenceStats
 from .scene_encoder import SceneEncoder
 
 CONFIG_FILE, WEIGHTS_FILE, COOC_FILE, ENCODER_DIR = "config.json", "model.safetensors", "cooccurrence.json", "encoder"
@@ -63,18 +60,12 @@ class GraphieModel(nn.Module):
         self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
                                               config.gnn_heads, config.dropout) if config.gnn_layers else None)
         self.alignment, self.scene_encoder = _create_alignment(config, d)
-        self.pairs = self.grid = self.bio = self.marker = None
-        if config.uses_pairs:
-            self.pairs = MultiChannelPairFeatures(d, config.pair_channels, len(POS_TAGS), config.pair_dim,
-                                                  config.max_distance, dropout=config.dropout)
-            self.grid = heads.create("grid", config=config, dim=d, pair_dim=self.pairs.out_dim)
-        if config.head == "bio":
-            self.bio = heads.create("bio", config=config, dim=d)
-        if config.head == "marker":
-            self.marker = heads.create("marker", config=config, dim=d)
-        weight = torch.ones(len(config.relation_labels) + 1)
-        weight[0] = config.none_weight
-        self.register_buffer("class_weight", weight, persistent=False)
+        # The only place the model learns which head it has. The head's parts are registered
+        # here, under their own names, so weights keep the names saved models have (bio.*, grid.*).
+        head = heads.create(config.head, config=config, dim=d)
+        for name, part in head.named_children():
+            self.add_module(name, part)
+        object.__setattr__(self, "head", head)  # not a submodule itself: its parts are
         self._collator = None
 
     # ------------------------------------------------------------------ forward
@@ -86,7 +77,7 @@ class GraphieModel(nn.Module):
         """The :class:`~graphie.models.batching.Collator` turning examples into batches for
         this model (its tokenizer, labels and co-occurrence statistics); created once."""
         if self._collator is None:
-            self._collator = Collator(self.config, self.encoder, self.cooccurrence)
+            self._collator = Collator(self.config, self.encoder, self.head, self.cooccurrence)
         return self._collator
 
     def word_states(self, batch: Batch) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -106,38 +97,11 @@ class GraphieModel(nn.Module):
     def forward(self, batch: Batch) -> ModelOutput:
         """Head logits of a :class:`~graphie.models.batching.Batch`, the alignment matrix when
         images are aligned, and the training loss when the batch carries targets."""
-        cfg = self.config
-        mask = batch.word_mask
         h, align, graph_loss = self.word_states(batch)
-        out = ModelOutput(loss=None, alignment=align, graph_loss=graph_loss)
-        losses = []
-        if self.marker is not None:
-            out.pair_logits = self.marker(h, batch.marker_index)
-        if self.bio is not None:
-            out.emissions = self.bio(h)
-            if batch.bio_tags is not None and batch.bio_mask.any():
-                losses.append(self.bio.loss(out.emissions, batch.bio_tags, batch.bio_mask))
-        if self.grid is not None:
-            h, pair = self.pairs(PairInputs(h, mask, batch.pos, batch.distance, batch.pmi,
-                                            [ex.graph for ex in batch.examples]))
-            grid = self.grid(h, pair)
-            out.entity_logits, out.relation_logits = grid.entity_logits, grid.relation_logits
-            if grid.entity_logits is not None and batch.entity_targets is not None:
-                losses.append(entity_loss(grid.entity_logits, batch.entity_targets, batch.entity_mask,
-                                          cfg.entity_pos_weight))
-            if cfg.task == "jmere" and batch.relation_targets is not None:
-                losses.append(relation_loss(grid.relation_logits, batch.relation_targets, batch.relation_mask,
-                                            self.class_weight))
-            if cfg.task == "mnre":
-                # vote: mean of each pair's cell logits
-                cells = grid.relation_logits[batch.pair_index].float()  # [P, n, n, R+1]
-                out.pair_logits = torch.einsum("pij,pijr->pr", batch.pair_weights.float(), cells)
-        if cfg.task == "mnre" and batch.pair_labels is not None and len(batch.pair_labels):
-            losses.append(F.cross_entropy(out.pair_logits.float(), batch.pair_labels, weight=self.class_weight))
-        if losses:
-            out.loss = sum(losses)
-            if graph_loss is not None:
-                out.loss = out.loss + cfg.graph_loss_weight * graph_loss
+        out = self.head(h, batch)
+        out.alignment, out.graph_loss = align, graph_loss
+        if out.loss is not None and graph_loss is not None:
+            out.loss = out.loss + self.config.graph_loss_weight * graph_loss
         return out
 
     # ------------------------------------------------------------------ prediction
@@ -177,8 +141,7 @@ class GraphieModel(nn.Module):
         posts = list(posts)
         if not posts or not all(isinstance(p, Post) for p in posts):
             raise InvalidInputError("prepare() takes a non-empty list of graphie.Post")
-        if self.config.task == "mnre" and any(not p.relations for p in posts):
-            raise InvalidInputError("an mnre model labels given entity pairs: every post needs relations")
+        self.head.check(posts)
         graphs = list(graphs) if graphs is not None else parse_posts(posts)
         return self.collator()(make_examples(posts, graphs, scene_graphs), with_targets=False)
 
@@ -196,14 +159,10 @@ class GraphieModel(nn.Module):
             batch = batch.to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
                 out = self(batch)
-            return self._decode(batch, out, threshold, relation_threshold)
+            return self.head.decode(batch, out, threshold, relation_threshold)
         finally:
             if was_training:
                 self.train()
-
-    def _decode(self, batch: Batch, out: ModelOutput, threshold: float, relation_threshold: float) -> list[Extraction]:
-        bio_spans = self.bio.decode(out.emissions, batch.word_mask) if out.emissions is not None else None
-        return decode(self.config, batch, out, threshold, relation_threshold, bio_spans)
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, folder: str | os.PathLike, compact: bool = False) -> None:
@@ -293,20 +252,3 @@ class GraphieModel(nn.Module):
         if device is not None:
             model.to(device)
         return model
-
-
-@heads.register("bio")
-def _bio_head(config: ModelConfig, dim: int) -> BIOTagger:
-    return BIOTagger(dim, config.entity_types, config.dropout, crf=config.crf)
-
-
-@heads.register("grid")
-def _grid_head(config: ModelConfig, dim: int, pair_dim: int) -> GridHead:
-    return GridHead(dim, pair_dim, config.grid_dim, len(config.entity_types), len(config.relation_labels),
-                    entities=config.head == "grid" and config.task != "mnre", relations=config.task != "ner",
-                    dropout=config.dropout)
-
-
-@heads.register("marker")
-def _marker_head(config: ModelConfig, dim: int) -> MarkerHead:
-    return MarkerHead(dim, len(config.relation_labels), config.dropout)
