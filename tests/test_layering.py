@@ -168,3 +168,11 @@ def test_importing_models_imports_no_training():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"importing graphie.models imported {done.stdout.strip()}"
+
+
+def test_the_front_door_has_no_circle_even_through_lazy_imports():
+    """One post (api), a stream (batch), a cluster (distributed) share the record contract (records)."""
+    graph = import_graph(module_level_only=False)
+    door = {"graphie.api", "graphie.batch", "graphie.distributed", "graphie.records"}
+    assert circles({m: graph[m] & door for m in door}) == []
+    assert not graph["graphie.records"] & door
