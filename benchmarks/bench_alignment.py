@@ -79,7 +79,7 @@ def diagnose(run_name: str, data_dir: Path, max_dev: int, with_context: bool = F
     text (:func:`graphie.image_context.image_context`) wherever the scene graph is given."""
     import torch
 
-    from graphie.alignment.scene_encoder import kept_objects
+    from graphie.models.scene_encoder import kept_objects
     from graphie.datasets import read_jmere
     from graphie.models import GraphieModel
     from parsers.scene import SceneGraph
@@ -196,7 +196,7 @@ def cost(config_name: str, data_dir: Path, batches: int, batch_size: int, repeat
 
     from graphie.datasets import read_jmere
     from graphie.models import GraphieModel, ModelConfig
-    from graphie.training.batching import make_examples, parse_posts
+    from graphie.models.batching import make_examples, parse_posts
     from graphie.training.trainer import labels_from, seed_everything
     from parsers.scene import SceneGraph
 

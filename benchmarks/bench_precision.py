@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphie.models import CooccurrenceStats, GraphieModel, ModelConfig  # noqa: E402
 from graphie.models.precision import autocast_forward, cpu_supports_bf16  # noqa: E402
-from graphie.training.batching import length_batches, make_examples, parse_posts  # noqa: E402
+from graphie.models.batching import length_batches, make_examples, parse_posts  # noqa: E402
 from graphie.training.trainer import labels_from, load_posts, seed_everything  # noqa: E402
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}

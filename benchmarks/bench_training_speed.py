@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphie.models import CooccurrenceStats, GraphieModel, ModelConfig  # noqa: E402
-from graphie.training.batching import length_batches, make_examples, parse_posts  # noqa: E402
+from graphie.models.batching import length_batches, make_examples, parse_posts  # noqa: E402
 from graphie.training.trainer import labels_from, load_posts, seed_everything  # noqa: E402
 
 

@@ -17,7 +17,7 @@ from .errors import (
     UnknownComponentError,
 )
 from .api import Extractor, extract, load
-from .batch import ErrorRecord
+from .records import ErrorRecord
 from .types import Entity, Extraction, Post, Relation, Span
 
 __version__ = "0.1.0"

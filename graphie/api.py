@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 
 import itertools
-import numbers
 import os
 import sys
 import threading
@@ -27,9 +26,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence, Union, overload
 
-from .batch import ErrorRecord, post_from_record
 from .errors import GraphieError, ImageError, InvalidInputError, ModelLoadError
 from .pipeline import DEFAULT_OVERLAP, Windows, language_warning, merge, split
+from .records import ErrorRecord, check_count, check_fraction, post_from_record
 from .types import Extraction, Post, PostId
 
 if TYPE_CHECKING:
@@ -66,20 +65,6 @@ def resolve_model(name_or_path: str | os.PathLike) -> Path:
 
 
 # --- arguments checked at the door ------------------------------------------------------------
-def check_count(name: str, value: Any, least: int = 1) -> int:
-    """``value`` as an int of at least ``least``; a str, float or bool is an error, not a cast."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-        raise InvalidInputError(f"{name} must be an integer >= {least}, got {value!r}")
-    return int(value)
-
-
-def check_fraction(name: str, value: Any) -> float:
-    """``value`` as a float in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
-        raise InvalidInputError(f"{name} must be a number in [0, 1], got {value!r}")
-    return float(value)
-
-
 def check_device(device: Any) -> Any:
     """A torch device that exists here; a hint instead of a torch traceback when it does not."""
     import torch
@@ -456,7 +441,7 @@ class Extractor:
 
         ``posts`` may be any iterable (a generator over a huge file is fine: at most two windows of
         ``max(batch_size, 32)`` posts are held at once) of :class:`Post`, dicts of input records
-        (see :func:`graphie.batch.post_from_record`), or plain strings. Images of the next window
+        (see :func:`graphie.records.post_from_record`), or plain strings. Images of the next window
         are parsed in a thread pool while the model works on the current one.
 
         Args:

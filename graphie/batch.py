@@ -4,8 +4,9 @@ JSONL or Parquet files, resumable.
 An input record is ``{"id": ..., "text": ..., "tokens": [...], "image": ..., "caption": ...,
 "context": ...}`` (``id`` a string or an integer, kept with its type; ``text`` or ``tokens``).
 Every input yields exactly one output record (:meth:`graphie.Extraction.to_record` or
-:meth:`ErrorRecord.to_record`); files add the input's ``line`` (1-based, the row for Parquet).
-The record's JSON schema is in ``docs/tutorials/batch.md``.
+:meth:`graphie.records.ErrorRecord.to_record`); files add the input's ``line`` (1-based, the row
+for Parquet). The record contract (input checks, the output record, its Arrow schema) is
+:mod:`graphie.records`; the record's JSON schema is in ``docs/tutorials/batch.md``.
 
 The same functions run in one process (:func:`run_file`) and on Ray
 (:mod:`graphie.distributed`), so both engines give the same records.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import difflib
 import json
 import os
-import re
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,119 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .errors import InvalidInputError, OutputError
+from .records import INPUT_KEYS, ErrorRecord, post_from_record, record_schema
 from .types import Post, PostId
 
 if TYPE_CHECKING:
     from .api import Extractor
 
-#: Keys of an input record; any other key is an error naming it (a misspelt "txet" is not "empty text").
-INPUT_KEYS = ("id", "text", "tokens", "image", "caption", "context")
 Row = dict[str, Any]  # {"line": int, "raw": bytes (one JSON object), "dup_of": line of the id's first use or 0,
 #                         "problem": why the line was not read, or ""}
-
-
-@dataclass
-class ErrorRecord:
-    """The outcome of an input that could not be processed; batch jobs yield it in the input's place.
-
-    ``field`` names the input field at fault (``"text"``, ``"image"``, ``"id"``, an unknown key) or
-    is ``None`` when the input as a whole is unreadable (not JSON, not an object).
-    """
-
-    id: PostId | None
-    type: str
-    message: str
-    field: str | None = None
-
-    @classmethod
-    def from_exception(cls, post_id: PostId | None, exc: BaseException, field: str | None = None) -> "ErrorRecord":
-        """The record of an input that failed with ``exc``: its id, the error type and message."""
-        return cls(post_id, type(exc).__name__, str(exc), field)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of plain types."""
-        return {"id": self.id, "error": {"type": self.type, "field": self.field, "message": self.message}}
-
-    def to_record(self) -> dict[str, Any]:
-        """The flat output record, with the keys of :meth:`graphie.Extraction.to_record` (empty findings)."""
-        return {"id": self.id, "entities": [], "relations": [], "windows": 0, "truncated": False, "warnings": [],
-                "error": {"type": self.type, "field": self.field, "message": self.message}}
-
-
-_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a number",
-               bool: "a boolean", type(None): "null"}
-
-
-def _json_type(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), f"a {type(value).__name__}")
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def lone_surrogate(text: str) -> str | None:
-    """Where ``text`` holds a lone surrogate (no valid UTF-8 can carry it; JSON's ``\\ud800`` can)."""
-    if found := _SURROGATE.search(text):
-        return f"a lone surrogate U+{ord(found.group()):04X} at character {found.start()}, which is not valid Unicode"
-    return None
-
-
-def post_from_record(record: Any, where: str, *, require_id: bool = True, default_id: PostId | None = None,
-                     python_images: bool = False) -> Post | ErrorRecord:
-    """A :class:`Post` from one input record, or the :class:`ErrorRecord` naming its first bad field.
-
-    Args:
-        record: the decoded JSON object (or a Python dict).
-        where: how messages name the input (``"line 7"``, ``"input 3"``).
-        require_id: a record without ``id`` is an error (files: resumption is by id).
-        default_id: the id of a record without one when ids are not required.
-        python_images: ``image`` may also be bytes or a PIL image (Python callers, not files).
-    """
-    if not isinstance(record, dict):
-        return ErrorRecord(None, "InvalidInputError", f"{where}: expected a JSON object, got {_json_type(record)}")
-    post_id = record.get("id")
-    id_ok = isinstance(post_id, (str, int)) and not isinstance(post_id, bool)
-
-    def bad(name: str, message: str) -> ErrorRecord:
-        return ErrorRecord(post_id if id_ok else None, "InvalidInputError", f"{where}: {message}", name)
-
-    for key in record:
-        if key not in INPUT_KEYS:
-            near = difflib.get_close_matches(str(key), INPUT_KEYS, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            return bad(str(key), f"unknown key {key!r}{hint}; an input has {', '.join(INPUT_KEYS)}")
-    if post_id is None:
-        if require_id:
-            return bad("id", "no id (every input needs a string or integer id)")
-        post_id, id_ok = default_id, True
-    elif not id_ok:
-        return bad("id", f"id must be a string or an integer, got {_json_type(post_id)}")
-    elif isinstance(post_id, str) and (problem := lone_surrogate(post_id)):
-        return bad("id", f"id holds {problem}")
-    for name in ("text", "caption", "context") + (() if python_images else ("image",)):
-        value = record.get(name)
-        if value is not None and not isinstance(value, str):
-            return bad(name, f"{name} must be a string, got {_json_type(value)}")
-        if isinstance(value, str) and (problem := lone_surrogate(value)):
-            return bad(name, f"{name} holds {problem}")
-    tokens = record.get("tokens")
-    if tokens is not None:
-        if not isinstance(tokens, list) or not tokens:
-            return bad("tokens", f"tokens must be a non-empty array of strings, got {_json_type(tokens)}")
-        for i, tok in enumerate(tokens):
-            if not isinstance(tok, str) or not tok:
-                return bad("tokens", f"token {i} must be a non-empty string, got {_json_type(tok)}")
-            if problem := lone_surrogate(tok):
-                return bad("tokens", f"token {i} holds {problem}")
-    text = record.get("text")
-    if text is None and tokens is None:
-        return bad("text", "no text (give 'text' or 'tokens')")
-    if tokens is None and not text.strip():
-        return bad("text", "text is empty")
-    if isinstance(record.get("image"), str) and ("\x00" in record["image"] or not record["image"].strip()):
-        return bad("image", f"image path {record['image']!r} is not a file name")
-    return Post(text=text or "", tokens=tokens, image=record.get("image"), caption=record.get("caption"),
-                context=record.get("context"), id=post_id)
 
 
 def loads(raw: bytes, where: str) -> tuple[Any, str | None]:
@@ -594,8 +489,6 @@ def write_records(input_path: str | os.PathLike, output_path: str | os.PathLike,
 def _write_parquet(records: list[dict[str, Any]], path: str | os.PathLike) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from .distributed import record_schema
 
     ids = [r["id"] for r in records if r["id"] is not None]
     if {type(i) for i in ids} == {int} and all(_INT64[0] <= i <= _INT64[1] for i in ids):

@@ -16,8 +16,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .api import check_count
 from .errors import GraphieError, MissingDependencyError
+from .records import check_count, record_schema
 
 if TYPE_CHECKING:
     import pyarrow
@@ -107,22 +107,6 @@ class _PostsActor:
 
         records = [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
         return pa.Table.from_pylist(self.worker.extract_batch(records), schema=self.schema)
-
-
-def record_schema(id_type: "pyarrow.DataType", with_line: bool = False) -> "pyarrow.Schema":
-    """The Arrow schema of output records (one for all rows, so every block and file agrees)."""
-    import pyarrow as pa
-
-    evidence = pa.struct([("object", pa.int64()), ("label", pa.string()), ("weight", pa.float64())])
-    entity = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("text", pa.string()), ("type", pa.string()),
-                        ("score", pa.float64()), ("evidence", pa.list_(evidence))])
-    relation = pa.struct([("head", pa.int64()), ("tail", pa.int64()), ("label", pa.string()),
-                          ("score", pa.float64())])
-    error = pa.struct([("type", pa.string()), ("field", pa.string()), ("message", pa.string())])
-    fields = [("id", id_type)] + ([("line", pa.int64())] if with_line else []) + [
-        ("entities", pa.list_(entity)), ("relations", pa.list_(relation)), ("windows", pa.int64()),
-        ("truncated", pa.bool_()), ("warnings", pa.list_(pa.string())), ("error", error)]
-    return pa.schema(fields)
 
 
 def _strategy(num_workers: int) -> Any:

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from parsers.registry import Registry, detectors, taggers
 
-encoders: Registry = Registry("encoder")
-alignments: Registry = Registry("alignment")
-heads: Registry = Registry("head")
-pair_channels: Registry = Registry("pair channel")
+# One list per registry: the modules whose import registers the built-in components, imported
+# on the first lookup. A new built-in joins its registry's list; a component from outside the
+# package registers itself (``@heads.register("my_head")``) before it is looked up.
+encoders: Registry = Registry("encoder", builtins=["graphie.models.encoder"])
+alignments: Registry = Registry("alignment", builtins=["graphie.alignment.base", "graphie.alignment.mega",
+                                                      "graphie.alignment.eega", "graphie.alignment.routed"])
+heads: Registry = Registry("head", builtins=["graphie.models.heads"])
+pair_channels: Registry = Registry("pair channel", builtins=["graphie.models.pair_features"])
 #: Context providers (:mod:`graphie.context`), registered from the one list in ``graphie/context/__init__.py``.
 contexts: Registry = Registry("context provider")
 

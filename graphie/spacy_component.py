@@ -137,7 +137,7 @@ class GraphieComponent:
 
     def _annotate(self, docs: list["Doc"]) -> list["Doc"]:
         """One model call's worth of Docs, annotated in place."""
-        from .batch import ErrorRecord
+        from .records import ErrorRecord
         from .types import Extraction
 
         readable = [d for d in docs if d.text.strip()]
@@ -161,7 +161,7 @@ class GraphieComponent:
 
 
 def _error(record: Any) -> Exception:
-    """The typed graphie error an :class:`~graphie.batch.ErrorRecord` stands for."""
+    """The typed graphie error an :class:`~graphie.records.ErrorRecord` stands for."""
     from . import errors
 
     kind = getattr(errors, record.type, None)

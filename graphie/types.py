@@ -176,7 +176,7 @@ class Post:
     def from_dict(cls, d: dict[str, Any]) -> "Post":
         """The post :meth:`to_dict` wrote. Raises :class:`InvalidInputError` when ``d`` is not a
         dict; input records from users are checked field by field by
-        :func:`graphie.batch.post_from_record` instead."""
+        :func:`graphie.records.post_from_record` instead."""
         if not isinstance(d, dict):
             raise InvalidInputError(f"a post must be a JSON object, got {type(d).__name__}")
         return cls(

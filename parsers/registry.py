@@ -12,7 +12,8 @@ bottom layer); :mod:`graphie.registry` re-exports them and adds the model-side o
 
 from __future__ import annotations
 
-from typing import Any, Callable, Generic, TypeVar
+import importlib
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from .errors import UnknownComponentError
 
@@ -20,11 +21,26 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A named table of factories (classes or functions) for one kind of component."""
+    """A named table of factories (classes or functions) for one kind of component.
 
-    def __init__(self, kind: str):
+    ``builtins`` is the one list of the modules that register the built-in components: they are
+    imported on the first lookup (:meth:`get`, :meth:`names`, ``in``), so a registry never
+    depends on what else happens to have been imported. Components from elsewhere register
+    themselves with :meth:`register` before they are looked up.
+    """
+
+    def __init__(self, kind: str, builtins: Sequence[str] = ()):
         self.kind = kind
+        self.builtins = tuple(builtins)
         self._factories: dict[str, Callable[..., T]] = {}
+        self._loaded = not self.builtins
+
+    def _load(self) -> None:
+        """Import the :attr:`builtins` modules once (their imports register the built-ins)."""
+        if not self._loaded:
+            self._loaded = True
+            for module in self.builtins:
+                importlib.import_module(module)
 
     def register(self, name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator adding a factory under ``name``; registering another factory under a taken
@@ -48,6 +64,7 @@ class Registry(Generic[T]):
         Raises:
             UnknownComponentError: no such name; the message lists the known ones.
         """
+        self._load()
         try:
             return self._factories[name]
         except KeyError:
@@ -61,9 +78,11 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """The registered names, sorted."""
+        self._load()
         return sorted(self._factories)
 
     def __contains__(self, name: str) -> bool:
+        self._load()
         return name in self._factories
 
 

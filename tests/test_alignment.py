@@ -2,9 +2,10 @@ import pytest
 import torch
 from torch import nn
 
-from graphie.alignment import AlignmentOutput, SceneBatch, SceneEncoder
+from graphie.alignment import AlignmentOutput
 from graphie.alignment.mega import degree_signatures, structural_alignment
 from graphie.errors import InvalidInputError, UnknownComponentError
+from graphie.models.scene_encoder import SceneBatch, SceneEncoder
 from graphie.registry import alignments
 from parsers.scene import PREDICATES, SceneEdge, SceneGraph, SceneObject, predicate_id
 
@@ -370,7 +371,7 @@ def test_routed_alignment_rows_leave_mass_on_the_null_slot():
 
 # ---------------------------------------------------------------- evidence
 def test_kept_objects_follows_the_collated_order():
-    from graphie.alignment.scene_encoder import kept_objects
+    from graphie.models.scene_encoder import kept_objects
 
     graph = SceneGraph([SceneObject("image"), SceneObject("cup", 0.2), SceneObject("person", 0.9, text="Maya"),
                         SceneObject("ball", 0.5)])
@@ -382,7 +383,7 @@ def test_kept_objects_follows_the_collated_order():
 
 
 def test_attach_evidence_thresholds_and_maps_back_to_the_scene_graph():
-    from graphie.models import GraphieModel
+    from graphie.models.decoding import attach_evidence
     from graphie.types import Entity, Span
 
     graph = SceneGraph([SceneObject("image"), SceneObject("cup", 0.2), SceneObject("person", 0.9, text="Maya"),
@@ -392,7 +393,7 @@ def test_attach_evidence_thresholds_and_maps_back_to_the_scene_graph():
                               [0.05, 0.05, 0.60, 0.35],   # "Falcons"
                               [0.10, 0.10, 0.10, 0.10]])  # "tonight": no support
     ents = [Entity(Span(0, 1, "Maya"), "PER"), Entity(Span(1, 2, "Falcons"), "ORG"), Entity(Span(2, 3, "tonight"), "MISC")]
-    GraphieModel._attach_evidence(ents, alignment, graph, threshold=0.3)
+    attach_evidence(ents, alignment, graph, threshold=0.3)
     assert ents[0].evidence == [{"object": 2, "label": "person", "weight": 0.9}]
     assert [e["object"] for e in ents[1].evidence] == [3, 1] and ents[1].evidence[1]["label"] == "cup"
     assert ents[2].evidence == []

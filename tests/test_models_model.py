@@ -3,7 +3,7 @@ import torch
 
 from graphie.errors import InvalidInputError
 from graphie.models import GraphieModel, ModelConfig
-from graphie.training.batching import make_examples, parse_posts
+from graphie.models.batching import make_examples, parse_posts
 from graphie.types import Entity, Post, Relation, Span
 from parsers.scene import SceneEdge, SceneGraph, SceneObject
 
@@ -118,7 +118,7 @@ def test_marker_model_reads_each_pair_from_its_own_marked_sequence():
     cfg = ModelConfig(task="mnre", head="marker", relation_labels=["/per/per/couple"], max_length=48, gnn_layers=0,
                       pair_channels=[])
     model = GraphieModel(cfg)
-    assert model.grid is None and model.pairs is None
+    assert {name for name, _ in model.named_children()} == {"encoder", "marker"}  # no grid, no pair features
     post = jmere_post()
     a, b = (Entity(e.span, "ENT") for e in post.entities[:2])
     post.entities = [a, b]

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from graphie.models.pair_features import NUM_PMI_BUCKETS, CooccurrenceStats, MultiChannelPairFeatures
+from graphie.models.pair_features import NUM_PMI_BUCKETS, CooccurrenceStats, MultiChannelPairFeatures, PairInputs
 
 
 def test_pmi_from_post_counts():
@@ -34,13 +34,13 @@ def test_multi_channel_shapes_masks_and_gradients():
     pos = torch.randint(0, 5, (2, 4))
     dist = torch.randint(-1, 9, (2, 4, 4))
     pmi = torch.randint(0, NUM_PMI_BUCKETS, (2, 4, 4))
-    h2, pair = layer(h, mask, pos, dist, pmi)
+    h2, pair = layer(PairInputs(h, mask, pos, dist, pmi))
     assert h2.shape == (2, 4, 16) and pair.shape == (2, 4, 4, 4)
     assert torch.equal(h2[1, 2:], h[1, 2:])  # padded words unchanged
     # padded words do not leak into real words' convolutions
     h_other = h.detach().clone()
     h_other[1, 2:] = torch.randn(2, 16)
-    assert torch.allclose(layer(h_other, mask, pos, dist, pmi)[0][1, :2], h2[1, :2].detach())
+    assert torch.allclose(layer(PairInputs(h_other, mask, pos, dist, pmi))[0][1, :2], h2[1, :2].detach())
     (h2.sum() + pair.sum()).backward()
     assert h.grad.abs().sum() > 0 and layer.embeddings["pos"].weight.grad.abs().sum() > 0
 
@@ -48,14 +48,13 @@ def test_multi_channel_shapes_masks_and_gradients():
 def test_no_channels_gives_zero_pair_features():
     layer = MultiChannelPairFeatures(dim=8, channels=[], num_pos=5, pair_dim=4)
     h = torch.randn(1, 3, 8)
-    h2, pair = layer(h, torch.ones(1, 3, dtype=torch.bool), torch.zeros(1, 3, dtype=torch.long),
-                     torch.zeros(1, 3, 3, dtype=torch.long), torch.zeros(1, 3, 3, dtype=torch.long))
+    h2, pair = layer(PairInputs(h, torch.ones(1, 3, dtype=torch.bool), torch.zeros(1, 3, dtype=torch.long),
+                                torch.zeros(1, 3, 3, dtype=torch.long), torch.zeros(1, 3, 3, dtype=torch.long)))
     assert torch.equal(h2, h) and pair.abs().sum() == 0
 
 
 def test_channels_come_from_the_registry(monkeypatch):
     from graphie.errors import UnknownComponentError
-    from graphie.models.pair_features import PairInputs
     from graphie.registry import pair_channels
 
     assert {"pos", "distance", "cooccurrence"} <= set(pair_channels.names())
@@ -70,8 +69,8 @@ def test_channels_come_from_the_registry(monkeypatch):
             return super().forward((inputs.pos.unsqueeze(2) == inputs.pos.unsqueeze(1)).long())
 
     layer = MultiChannelPairFeatures(dim=8, channels=["distance", "same_tag"], num_pos=5, pair_dim=4)
-    _, pair = layer(torch.randn(1, 3, 8), torch.ones(1, 3, dtype=torch.bool), torch.tensor([[0, 1, 0]]),
-                    torch.zeros(1, 3, 3, dtype=torch.long), torch.zeros(1, 3, 3, dtype=torch.long))
+    _, pair = layer(PairInputs(torch.randn(1, 3, 8), torch.ones(1, 3, dtype=torch.bool), torch.tensor([[0, 1, 0]]),
+                               torch.zeros(1, 3, 3, dtype=torch.long), torch.zeros(1, 3, 3, dtype=torch.long)))
     assert pair.shape == (1, 3, 3, 4) and list(layer.embeddings) == ["distance", "same_tag"]
     with pytest.raises(UnknownComponentError, match="known: .*pos"):
         MultiChannelPairFeatures(dim=8, channels=["pos", "no_such_channel"], num_pos=5)

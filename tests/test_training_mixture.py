@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from graphie.models import GraphieModel, ModelConfig
-from graphie.training.batching import make_examples, parse_posts
+from graphie.models.batching import make_examples, parse_posts
 from graphie.types import Entity, Post, Relation, Span
 
 

@@ -15,7 +15,5 @@ from .base import Alignment, AlignmentOutput, NoAlignment
 from .eega import EEGAAlignment
 from .mega import MEGAAlignment
 from .routed import RoutedAlignment
-from .scene_encoder import SceneBatch, SceneEncoder
 
-__all__ = ["Alignment", "AlignmentOutput", "NoAlignment", "MEGAAlignment", "EEGAAlignment", "RoutedAlignment",
-           "SceneBatch", "SceneEncoder"]
+__all__ = ["Alignment", "AlignmentOutput", "NoAlignment", "MEGAAlignment", "EEGAAlignment", "RoutedAlignment"]

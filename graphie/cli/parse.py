@@ -31,7 +31,7 @@ def run_parse_text(args: argparse.Namespace) -> int:
     from parsers.nlp import DEFAULT_SPACY_MODEL
     from parsers.text import parse_text
 
-    from ..batch import lone_surrogate
+    from ..records import lone_surrogate
     from ..errors import InvalidInputError
 
     if args.text == "-":

@@ -54,7 +54,7 @@ class ContextFailure:
 
     ``type`` is the error's class name (``ContextUnavailableError``, ``ImageError``, ...);
     ``field`` the post field at fault: ``"image"`` for an image that cannot be read, otherwise
-    ``"context"``. The fields are those of :class:`graphie.batch.ErrorRecord`.
+    ``"context"``. The fields are those of :class:`graphie.records.ErrorRecord`.
     """
 
     id: PostId | None
@@ -69,7 +69,7 @@ class ContextFailure:
         return cls(post_id, type(exc).__name__, str(exc), field)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of plain types, shaped like :meth:`graphie.batch.ErrorRecord.to_dict`."""
+        """A JSON-ready dict of plain types, shaped like :meth:`graphie.records.ErrorRecord.to_dict`."""
         return {"id": self.id, "error": {"type": self.type, "field": self.field, "message": self.message}}
 
 

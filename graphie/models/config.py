@@ -69,7 +69,7 @@ class ModelConfig(StrictConfig):
     """
 
     task: Literal["jmere", "mnre", "ner"] = "jmere"
-    head: Literal["grid", "bio", "marker"] = "grid"
+    head: str = "grid"  # a name in graphie.registry.heads: "grid", "bio", "marker" or one registered by the user
     crf: bool = False  # bio head: a linear-chain CRF over the BIO tags
     encoder: str = "minilm"  # "minilm" (packaged), "mpnet-base" (graphie[base]) or a local folder
     lora_rank: int = Field(0, ge=0)  # > 0: train low-rank adapters instead of the encoder's weights (peft)
@@ -106,7 +106,10 @@ class ModelConfig(StrictConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelConfig":
+        from ..registry import heads
+
         checks = [
+            (self.head in heads, f"head {self.head!r} is not registered; known: {', '.join(heads.names())}"),
             (self.head != "marker" or self.task == "mnre", "head 'marker' labels given pairs: task must be 'mnre'"),
             (self.head != "marker" or (self.gnn_layers == 0 and self.alignment == "none"),
              "head 'marker' reads the marked sequence only: set gnn_layers 0 and alignment 'none'"),

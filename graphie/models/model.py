@@ -1,6 +1,7 @@
 """GraphieModel: encoder -> dependency-graph attribute transformer -> (scene-graph alignment)
--> heads chosen by name: ``bio`` (token tags, optional CRF), ``grid`` (multi-channel pair
-features -> word-pair tagging), ``marker`` (typed entity markers, given pairs).
+-> a head chosen by name (:mod:`graphie.models.heads`, which owns its targets, loss and
+decoding): ``bio`` (token tags, optional CRF), ``grid`` (multi-channel pair features ->
+word-pair tagging), ``marker`` (typed entity markers, given pairs).
 
 A saved model is a folder: ``config.json`` (the :class:`ModelConfig` and the encoder
 reference), ``model.safetensors`` (all weights), ``cooccurrence.json`` when the PMI channel is
@@ -11,39 +12,25 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError, ModelLoadError
-from ..registry import heads
-from ..types import Entity, Extraction, Post, Relation, Span
+from ..registry import alignments, heads
+from ..types import Extraction, Post
 from .attribute import AttributeTransformer
+from .batching import Batch, Collator, make_examples, parse_posts
 from .config import ModelConfig
-from .bio import BIOTagger
+from .decoding import ModelOutput
 from .encoder import TransformerEncoder, create_encoder, is_packaged, plain_key
-from .grid import GridHead, decode_entities, decode_relations, entity_loss, relation_loss
-from .marker import MarkerHead
-from .pair_features import CooccurrenceStats, MultiChannelPairFeatures
+from .pair_features import CooccurrenceStats
+from .scene_encoder import SceneEncoder
 
 CONFIG_FILE, WEIGHTS_FILE, COOC_FILE, ENCODER_DIR = "config.json", "model.safetensors", "cooccurrence.json", "encoder"
 FORMAT_VERSION = 1
-
-
-@dataclass
-class ModelOutput:
-    """What :meth:`GraphieModel.forward` returns: the loss (with targets) and the logits of the configured head."""
-    loss: Tensor | None
-    entity_logits: Tensor | None = None  # [B, n, n, T]
-    relation_logits: Tensor | None = None  # [B, n, n, R + 1]
-    pair_logits: Tensor | None = None  # [P, R + 1] (mnre: grid vote or marker head)
-    emissions: Tensor | None = None  # [B, n, 2T + 1] (bio head)
-    alignment: Tensor | None = None  # [B, n, m] token-object weights
-    graph_loss: Tensor | None = None
 
 
 def _create_alignment(config: ModelConfig, dim: int) -> tuple[nn.Module | None, nn.Module | None]:
@@ -52,9 +39,6 @@ def _create_alignment(config: ModelConfig, dim: int) -> tuple[nn.Module | None, 
     batch (the registered ``none`` alignment is the pass-through for code that wants a module)."""
     if config.alignment == "none":
         return None, None
-    from ..alignment import SceneEncoder  # registers the alignments
-    from ..registry import alignments
-
     return alignments.create(config.alignment, dim=dim, **config.alignment_options), SceneEncoder(dim, **config.scene_options)
 
 
@@ -76,18 +60,12 @@ class GraphieModel(nn.Module):
         self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
                                               config.gnn_heads, config.dropout) if config.gnn_layers else None)
         self.alignment, self.scene_encoder = _create_alignment(config, d)
-        self.pairs = self.grid = self.bio = self.marker = None
-        if config.uses_pairs:
-            self.pairs = MultiChannelPairFeatures(d, config.pair_channels, len(POS_TAGS), config.pair_dim,
-                                                  config.max_distance, dropout=config.dropout)
-            self.grid = heads.create("grid", config=config, dim=d, pair_dim=self.pairs.out_dim)
-        if config.head == "bio":
-            self.bio = heads.create("bio", config=config, dim=d)
-        if config.head == "marker":
-            self.marker = heads.create("marker", config=config, dim=d)
-        weight = torch.ones(len(config.relation_labels) + 1)
-        weight[0] = config.none_weight
-        self.register_buffer("class_weight", weight, persistent=False)
+        # The only place the model learns which head it has. The head's parts are registered
+        # here, under their own names, so weights keep the names saved models have (bio.*, grid.*).
+        head = heads.create(config.head, config=config, dim=d)
+        for name, part in head.named_children():
+            self.add_module(name, part)
+        object.__setattr__(self, "head", head)  # not a submodule itself: its parts are
         self._collator = None
 
     # ------------------------------------------------------------------ forward
@@ -95,16 +73,14 @@ class GraphieModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def collator(self):
-        """The :class:`~graphie.training.batching.Collator` turning examples into batches for
+    def collator(self) -> Collator:
+        """The :class:`~graphie.models.batching.Collator` turning examples into batches for
         this model (its tokenizer, labels and co-occurrence statistics); created once."""
         if self._collator is None:
-            from ..training.batching import Collator
-
-            self._collator = Collator(self.config, self.encoder, self.cooccurrence)
+            self._collator = Collator(self.config, self.encoder, self.head, self.cooccurrence)
         return self._collator
 
-    def word_states(self, batch) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def word_states(self, batch: Batch) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """Word states after encoder, marker, dependency GNN and alignment: ``[B, n, d]``."""
         mask = batch.word_mask
         h = self.encoder(batch.encoded)
@@ -118,40 +94,14 @@ class GraphieModel(nn.Module):
             h, align, graph_loss = out.states, out.alignment, out.loss
         return h, align, graph_loss
 
-    def forward(self, batch) -> ModelOutput:
-        """Head logits of a :class:`~graphie.training.batching.Batch`, the alignment matrix when
+    def forward(self, batch: Batch) -> ModelOutput:
+        """Head logits of a :class:`~graphie.models.batching.Batch`, the alignment matrix when
         images are aligned, and the training loss when the batch carries targets."""
-        cfg = self.config
-        mask = batch.word_mask
         h, align, graph_loss = self.word_states(batch)
-        out = ModelOutput(loss=None, alignment=align, graph_loss=graph_loss)
-        losses = []
-        if self.marker is not None:
-            out.pair_logits = self.marker(h, batch.marker_index)
-        if self.bio is not None:
-            out.emissions = self.bio(h)
-            if batch.bio_tags is not None and batch.bio_mask.any():
-                losses.append(self.bio.loss(out.emissions, batch.bio_tags, batch.bio_mask))
-        if self.grid is not None:
-            h, pair = self.pairs(h, mask, batch.pos, batch.distance, batch.pmi)
-            grid = self.grid(h, pair)
-            out.entity_logits, out.relation_logits = grid.entity_logits, grid.relation_logits
-            if grid.entity_logits is not None and batch.entity_targets is not None:
-                losses.append(entity_loss(grid.entity_logits, batch.entity_targets, batch.entity_mask,
-                                          cfg.entity_pos_weight))
-            if cfg.task == "jmere" and batch.relation_targets is not None:
-                losses.append(relation_loss(grid.relation_logits, batch.relation_targets, batch.relation_mask,
-                                            self.class_weight))
-            if cfg.task == "mnre":
-                # vote: mean of each pair's cell logits
-                cells = grid.relation_logits[batch.pair_index].float()  # [P, n, n, R+1]
-                out.pair_logits = torch.einsum("pij,pijr->pr", batch.pair_weights.float(), cells)
-        if cfg.task == "mnre" and batch.pair_labels is not None and len(batch.pair_labels):
-            losses.append(F.cross_entropy(out.pair_logits.float(), batch.pair_labels, weight=self.class_weight))
-        if losses:
-            out.loss = sum(losses)
-            if graph_loss is not None:
-                out.loss = out.loss + cfg.graph_loss_weight * graph_loss
+        out = self.head(h, batch)
+        out.alignment, out.graph_loss = align, graph_loss
+        if out.loss is not None and graph_loss is not None:
+            out.loss = out.loss + self.config.graph_loss_weight * graph_loss
         return out
 
     # ------------------------------------------------------------------ prediction
@@ -181,25 +131,22 @@ class GraphieModel(nn.Module):
         return results
 
     def prepare(self, posts: Sequence[Post], scene_graphs: Sequence[Any] | None = None,
-                graphs: Sequence[Any] | None = None) -> Any:
+                graphs: Sequence[Any] | None = None) -> Batch:
         """The CPU-side half of :meth:`predict`: parse (unless ``graphs`` are given), check and
-        collate posts into one :class:`~graphie.training.batching.Batch` for :meth:`predict_batch`.
+        collate posts into one :class:`~graphie.models.batching.Batch` for :meth:`predict_batch`.
 
         Raises:
             InvalidInputError: a post without text, or an ``mnre`` model given a post without pairs.
         """
-        from ..training.batching import make_examples, parse_posts
-
         posts = list(posts)
         if not posts or not all(isinstance(p, Post) for p in posts):
             raise InvalidInputError("prepare() takes a non-empty list of graphie.Post")
-        if self.config.task == "mnre" and any(not p.relations for p in posts):
-            raise InvalidInputError("an mnre model labels given entity pairs: every post needs relations")
+        self.head.check(posts)
         graphs = list(graphs) if graphs is not None else parse_posts(posts)
         return self.collator()(make_examples(posts, graphs, scene_graphs), with_targets=False)
 
     @torch.no_grad()
-    def predict_batch(self, batch: Any, threshold: float = 0.5,
+    def predict_batch(self, batch: Batch, threshold: float = 0.5,
                       relation_threshold: float | None = None) -> list[Extraction]:
         """Run and decode one batch from :meth:`prepare` (in eval mode; bfloat16 autocast on CUDA);
         ``relation_threshold=None`` takes the model's ``config.relation_threshold``."""
@@ -212,73 +159,10 @@ class GraphieModel(nn.Module):
             batch = batch.to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
                 out = self(batch)
-            return self._decode(batch, out, threshold, relation_threshold)
+            return self.head.decode(batch, out, threshold, relation_threshold)
         finally:
             if was_training:
                 self.train()
-
-    def _decode(self, batch, out: ModelOutput, threshold: float, relation_threshold: float) -> list[Extraction]:
-        cfg = self.config
-        kept = batch.word_mask.sum(1).tolist()
-        ent_probs = torch.sigmoid(out.entity_logits.float()) if out.entity_logits is not None else None
-        rel_probs = torch.softmax(out.relation_logits.float(), -1) if out.relation_logits is not None else None
-        bio_spans = self.bio.decode(out.emissions, batch.word_mask) if out.emissions is not None else None
-        pair_probs = torch.softmax(out.pair_logits.float(), -1).cpu() if out.pair_logits is not None else None
-        results, p = [], 0
-        for b, ex in enumerate(batch.examples):
-            post, graph = ex.post, ex.graph
-
-            def entity(s: int, e: int, t: str, score: float = 1.0) -> Entity:
-                start_char, end_char = graph.char_span(s, e)
-                text = graph.text[start_char:end_char]
-                return Entity(Span(s, e, text, start_char, end_char), t, score)
-
-            entities, relations = [], []
-            if cfg.task == "mnre":
-                for head, tail, _ in ex.relations:
-                    dist = pair_probs[p]
-                    p += 1
-                    k = int(dist.argmax())
-                    label = cfg.none_label if k == 0 else cfg.relation_labels[k - 1]
-                    h_ent = next((x for x in post.entities if x.key == head), None) or entity(*head)
-                    t_ent = next((x for x in post.entities if x.key == tail), None) or entity(*tail)
-                    relations.append(Relation(h_ent, t_ent, label, float(dist[k])))
-                entities = list(post.entities)
-            else:
-                if bio_spans is not None:
-                    found = bio_spans[b]
-                else:
-                    found = decode_entities(ent_probs[b], kept[b], cfg.entity_types, cfg.max_entity_len,
-                                            threshold, nested=cfg.nested_entities)
-                entities = [entity(s, e, t, score) for s, e, t, score in found]
-                if rel_probs is not None:
-                    for a, c, k, score in decode_relations(rel_probs[b], found, cfg.relation_labels, cfg.relation_cells,
-                                                            relation_threshold):
-                        relations.append(Relation(entities[a], entities[c], cfg.relation_labels[k], score))
-            if out.alignment is not None and entities:
-                self._attach_evidence(entities, out.alignment[b], ex.scene_graph)
-            results.append(Extraction(text=graph.text, tokens=list(graph.tokens), entities=entities,
-                                      relations=relations, text_graph=graph, scene_graph=ex.scene_graph, id=post.id))
-        return results
-
-    @staticmethod
-    def _attach_evidence(entities: list[Entity], alignment: Tensor, scene_graph: Any, top: int = 3,
-                         threshold: float = 0.3) -> None:
-        """Each entity's supporting image objects: those whose alignment weight (mean over the
-        entity's words) reaches ``threshold``, strongest first, at most ``top``. ``object`` indexes
-        ``scene_graph.objects`` (alignment columns follow the collated order, which sorts objects by
-        score). An entity that no object supports gets no evidence: an empty list."""
-        if scene_graph is None or alignment.numel() == 0:
-            return
-        from ..alignment.scene_encoder import kept_objects
-
-        order = kept_objects(scene_graph, alignment.size(1) - 1)  # column k is scene_graph.objects[order[k]]
-        for ent in entities:
-            weights = alignment[ent.span.start:ent.span.end, :len(order)].float().mean(0).cpu()
-            for k in weights.argsort(descending=True)[:top].tolist():
-                if weights[k] >= threshold:
-                    ent.evidence.append({"object": order[k], "label": scene_graph.objects[order[k]].label,
-                                         "weight": round(float(weights[k]), 4)})
 
     # ------------------------------------------------------------------ persistence
     def save_pretrained(self, folder: str | os.PathLike, compact: bool = False) -> None:
@@ -368,20 +252,3 @@ class GraphieModel(nn.Module):
         if device is not None:
             model.to(device)
         return model
-
-
-@heads.register("bio")
-def _bio_head(config: ModelConfig, dim: int) -> BIOTagger:
-    return BIOTagger(dim, config.entity_types, config.dropout, crf=config.crf)
-
-
-@heads.register("grid")
-def _grid_head(config: ModelConfig, dim: int, pair_dim: int) -> GridHead:
-    return GridHead(dim, pair_dim, config.grid_dim, len(config.entity_types), len(config.relation_labels),
-                    entities=config.head == "grid" and config.task != "mnre", relations=config.task != "ner",
-                    dropout=config.dropout)
-
-
-@heads.register("marker")
-def _marker_head(config: ModelConfig, dim: int) -> MarkerHead:
-    return MarkerHead(dim, len(config.relation_labels), config.dropout)

@@ -16,12 +16,14 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from parsers.text import TextGraph
 
 from ..registry import pair_channels
 
@@ -104,11 +106,17 @@ class CooccurrenceStats:
 
 @dataclass
 class PairInputs:
-    """What the channels read for a padded batch of ``B`` posts of at most ``n`` words."""
+    """The one input of the pair layer and of every channel, for a padded batch of ``B`` posts
+    of at most ``n`` words: the word states and everything the batch knows of the words, so a
+    new channel reads what it needs (``graphs`` holds each post's words, POS tags and
+    dependencies) without a change to the layer or the model."""
 
+    states: Tensor  # [B, n, d] word states
+    mask: Tensor  # [B, n] bool: real words
     pos: Tensor  # [B, n] long: coarse POS tag ids
     distance: Tensor  # [B, n, n] long: dependency-tree distance, -1 where unreachable
     pmi: Tensor  # [B, n, n] long: PMI bucket ids (0 = unseen pair), see CooccurrenceStats.bucket_matrix
+    graphs: list[TextGraph] = field(default_factory=list)  # the posts' text graphs, row b = graphs[b]
 
 
 @pair_channels.register("pos")
@@ -179,8 +187,8 @@ class MultiChannelPairFeatures(nn.Module):
         dropout (float): after the mixing MLP (default 0.1).
 
     Shapes:
-        - **h:** :math:`(B, n, d)`, **mask:** :math:`(B, n)` (True = real word)
-        - **pos:** :math:`(B, n)`, **distance**, **pmi:** :math:`(B, n, n)` (see :class:`PairInputs`)
+        - **inputs** (:class:`PairInputs`): **states** :math:`(B, n, d)`, **mask:** :math:`(B, n)`
+          (True = real word), **pos:** :math:`(B, n)`, **distance**, **pmi:** :math:`(B, n, n)`
         - **output:** word states :math:`(B, n, d)` (padding unchanged); pair features
           :math:`P` :math:`(B, n, n, p)` (zeros when there is no channel)
 
@@ -213,11 +221,11 @@ class MultiChannelPairFeatures(nn.Module):
             nn.init.zeros_(self.node_out.weight)
             nn.init.zeros_(self.node_out.bias)
 
-    def forward(self, h: Tensor, mask: Tensor, pos: Tensor, distance: Tensor, pmi: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, inputs: PairInputs) -> tuple[Tensor, Tensor]:
+        h, mask = inputs.states, inputs.mask
         B, n, _ = h.shape
         if not self.channels:
             return h, h.new_zeros(B, n, n, self.out_dim)
-        inputs = PairInputs(pos, distance, pmi)
         pair = self.mix(torch.cat([self.embeddings[name](inputs) for name in self.channels], -1))  # [B,n,n,p]
         scores = self.edge_score(pair)  # [B,n,n,C]
         keep = (mask.unsqueeze(1) & mask.unsqueeze(2)).unsqueeze(-1)

@@ -16,7 +16,7 @@ sets, each a data section of its own (``format``, ``train``, ``captions``, ``sce
 ``max_train``); with
 ``"entities_only": true`` its posts teach entities but not relations (NER data in a joint model),
 with ``"relations_only": true`` relations, and entities only partially (JMERE annotates only the
-entities that take part in a relation; see :func:`graphie.training.batching.partial_mask`).
+entities that take part in a relation; see :func:`graphie.models.batching.partial_mask`).
 ``"image_context": true`` appends the scene graph's words (caption, OCR text, object labels and
 tags) to each post's ``context`` (image as text, ITA style).
 
@@ -49,7 +49,7 @@ from ..errors import InvalidInputError
 from ..models.config import ModelConfig, StrictConfig
 from ..models.precision import autocast_dtype, cpu_supports_bf16, dtype_name  # noqa: F401 (re-exported)
 from ..types import Post
-from .batching import length_batches, make_examples, parse_posts
+from ..models.batching import length_batches, make_examples, parse_posts
 from .evaluate import evaluate
 
 log = logging.getLogger("graphie.train")

@@ -18,7 +18,7 @@ from parsers.scene import PREDICATES, SceneGraph, SceneObject, predicate_id
 
 from ..errors import InvalidInputError
 from ..image_context import MIN_TAG_PROBABILITY
-from ..models.attribute import AttributeTransformer
+from .attribute import AttributeTransformer
 
 GEOMETRY_DIM = 8  # x0, y0, x1, y1, width, height, area, has_box
 

@@ -1,28 +1,38 @@
-"""From posts to padded tensors: :class:`Example` (a parsed post with gold labels as word
-spans) and :class:`Collator` (a list of examples -> :class:`Batch`).
+"""The model's data road, from posts to padded tensors: :func:`parse_posts` (posts -> text
+graphs), :func:`make_examples` (:class:`Example`: a parsed post with gold labels as word spans)
+and :class:`Collator` (a list of examples -> :class:`Batch`, what :class:`~graphie.models.model.GraphieModel` reads).
+Training and prediction both walk it; :func:`length_batches` groups examples for training.
 
 The image side plugs in through ``Example.scene_graph`` / ``Batch.scene_graphs``: one
 :class:`parsers.scene.SceneGraph` (or ``None``) per post, collated by
-``graphie.alignment.SceneBatch.collate`` into ``Batch.scene`` whenever the model config names
-an alignment other than ``"none"``.
+:meth:`graphie.models.scene_encoder.SceneBatch.collate` into ``Batch.scene`` whenever the model
+config names an alignment other than ``"none"``.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 from torch import Tensor
 
+from parsers.scene import SceneGraph
+from parsers.text import TextGraph
+
 from ..errors import InvalidInputError
-from ..models.attribute import dependency_edges
-from ..models.config import ModelConfig
-from ..models.bio import spans_to_bio
-from ..models.grid import encode_entities, encode_relations, entity_cell_mask, relation_block
-from ..models.marker import mark_pair
 from ..types import Post
+from .attribute import dependency_edges
+from .config import ModelConfig
+from .encoder import EncodedBatch, TransformerEncoder
+from .grid import relation_block
+from .marker import mark_pair
+from .pair_features import CooccurrenceStats
+from .scene_encoder import SceneBatch
+
+if TYPE_CHECKING:
+    from .heads import Head
 
 EntityTuple = tuple[int, int, str]
 
@@ -33,8 +43,8 @@ class Example:
     ``(head, tail, label)`` (``label`` may be the none label for given MNRE pairs)."""
 
     post: Post
-    graph: Any  # parsers.text.TextGraph
-    scene_graph: Any = None  # parsers.scene.SceneGraph | None
+    graph: TextGraph
+    scene_graph: SceneGraph | None = None
     entities: list[EntityTuple] = field(default_factory=list)
     relations: list[tuple[EntityTuple, EntityTuple, str]] = field(default_factory=list)
     relations_known: bool = True  # False for NER-only data mixed into joint training: no relation loss
@@ -45,7 +55,7 @@ class Example:
         return list(self.graph.tokens)
 
 
-def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[Any]:
+def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[TextGraph]:
     """Text graphs of posts; pre-tokenised posts keep their tokens exactly."""
     from parsers.text import TextParser
 
@@ -57,7 +67,8 @@ def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[Any]:
     return list(parser.pipe(items))
 
 
-def make_examples(posts: Sequence[Post], graphs: Sequence[Any], scene_graphs: Sequence[Any] | None = None,
+def make_examples(posts: Sequence[Post], graphs: Sequence[TextGraph],
+                  scene_graphs: Sequence[SceneGraph | None] | None = None,
                   merge_pairs: bool = False, relations_known: bool = True,
                   entities_known: bool = True) -> list[Example]:
     """Examples from posts and their graphs. ``merge_pairs`` joins posts with the same tokens and
@@ -94,7 +105,7 @@ class Batch:
     """Padded tensors of a batch (B posts, at most n words); see :class:`Collator`."""
 
     examples: list[Example]
-    encoded: Any  # graphie.models.encoder.EncodedBatch
+    encoded: EncodedBatch
     word_mask: Tensor  # [B, n] bool
     pos: Tensor | None = None  # [B, n] POS_TAGS ids
     distance: Tensor | None = None  # [B, n, n] tree distance (-1: unreachable)
@@ -112,26 +123,32 @@ class Batch:
     pair_labels: Tensor | None = None  # [P] 0 = none
     bio_tags: Tensor | None = None  # [B, n] bio head targets
     bio_mask: Tensor | None = None  # [B, n] words whose tags are trained (see partial_mask)
-    scene_graphs: list[Any] = field(default_factory=list)
-    scene: Any = None  # graphie.alignment.SceneBatch when an alignment is configured
+    scene_graphs: list[SceneGraph | None] = field(default_factory=list)
+    scene: SceneBatch | None = None  # when an alignment is configured
+    extra: dict[str, Tensor] = field(default_factory=dict)  # what a head from outside the package adds
 
     def to(self, device: torch.device | str) -> "Batch":
         for name, value in list(self.__dict__.items()):
             if isinstance(value, Tensor):
                 setattr(self, name, value.to(device, non_blocking=True))
+        self.extra = {name: value.to(device, non_blocking=True) for name, value in self.extra.items()}
         self.encoded = self.encoded.to(device)
-        if self.scene is not None and hasattr(self.scene, "to"):
+        if self.scene is not None:
             self.scene = self.scene.to(device)
         return self
 
 
 class Collator:
-    """Turns examples into a :class:`Batch` for one model (its tokenizer, labels and statistics)."""
+    """Turns examples into a :class:`Batch` for one model (its tokenizer, head, labels and
+    statistics): the words here, what the head needs beyond them in the head
+    (:meth:`Head.collate <graphie.models.heads.Head.collate>`)."""
 
-    def __init__(self, config: ModelConfig, encoder: Any, cooccurrence: Any = None):
+    def __init__(self, config: ModelConfig, encoder: TransformerEncoder, head: Head,
+                 cooccurrence: CooccurrenceStats | None = None):
         from parsers.text import DEP_LABEL_IDS, DEP_LABELS, POS_TAG_IDS
 
         self.config = config
+        self.head = head
         self.encoder = encoder
         self.cooccurrence = cooccurrence
         self.dep_ids, self.num_dep = DEP_LABEL_IDS, len(DEP_LABELS)
@@ -140,28 +157,26 @@ class Collator:
         self.rel_index[config.none_label] = 0
 
     def __call__(self, examples: Sequence[Example], with_targets: bool = True) -> Batch:
+        """The batch of ``examples`` as the model's head wants it (:meth:`Head.collate
+        <graphie.models.heads.Head.collate>`), with its targets when ``with_targets``."""
+        return self.head.collate(self, examples, with_targets)
+
+    def words(self, examples: Sequence[Example]) -> tuple[Batch, list[int]]:
+        """The words of ``examples`` encoded, with the graph tensors and scene batch the model
+        config asks for; and the number of words kept (not truncated) in each post."""
         cfg = self.config
-        if cfg.head == "marker":
-            return self._marked(examples, with_targets)
         words = [ex.words for ex in examples]
         contexts = [ex.post.context for ex in examples]
         encoded = self.encoder.encode(words, contexts)
         mask = encoded.word_mask
-        B, n = mask.shape
         kept = mask.sum(1).tolist()
         batch = Batch(examples=list(examples), encoded=encoded, word_mask=mask,
                       scene_graphs=[ex.scene_graph for ex in examples])
         if cfg.gnn_layers or cfg.alignment != "none" or cfg.uses_pairs:
             self._graph_tensors(batch, kept)
         if cfg.alignment != "none":
-            from graphie.alignment import SceneBatch
-
             batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects, cfg.scene_tags)
-        if cfg.task == "mnre":
-            self._pairs(batch, kept, with_targets)
-        if with_targets:
-            self._targets(batch, kept)
-        return batch
+        return batch, kept
 
     def _graph_tensors(self, batch: Batch, kept: list[int]) -> None:
         """POS, tree distance, PMI, adjacency and dependency edges of the kept words."""
@@ -188,7 +203,7 @@ class Collator:
         batch.edge_index = torch.tensor(edges, dtype=torch.long).t().reshape(2, -1)
         batch.edge_type = torch.tensor(types, dtype=torch.long)
 
-    def _marked(self, examples: Sequence[Example], with_targets: bool) -> Batch:
+    def marked(self, examples: Sequence[Example], with_targets: bool) -> Batch:
         """Marker head: one marked sequence per given pair (rows of the batch are pairs)."""
         sequences, index, owners, labels = [], [], [], []
         for b, ex in enumerate(examples):
@@ -198,7 +213,7 @@ class Collator:
                 index.append((h_at, t_at))
                 owners.append(b)
                 if with_targets:
-                    labels.append(self._label_id(ex, label))
+                    labels.append(self.label_id(ex, label))
         if not sequences:
             raise InvalidInputError("the marker head labels given entity pairs: the batch has none")
         contexts = [examples[b].post.context for b in owners]
@@ -213,12 +228,12 @@ class Collator:
             batch.pair_labels = torch.tensor(labels, dtype=torch.long)
         return batch
 
-    def _label_id(self, ex: Example, label: str) -> int:
+    def label_id(self, ex: Example, label: str) -> int:
         if label not in self.rel_index:
             raise InvalidInputError(f"post {ex.post.id}: relation label {label!r} unknown to the model")
         return self.rel_index[label]
 
-    def _pairs(self, batch: Batch, kept: list[int], with_targets: bool) -> None:
+    def given_pairs(self, batch: Batch, kept: list[int], with_targets: bool) -> None:
         """Given entity pairs (mnre): which cells each pair reads, and its gold label."""
         n = batch.word_mask.size(1)
         index, weights, labels = [], [], []
@@ -227,31 +242,11 @@ class Collator:
                 index.append(b)
                 weights.append(relation_block(_clip(head, kept[b]), _clip(tail, kept[b]), n, self.config.relation_cells))
                 if with_targets:
-                    labels.append(self._label_id(ex, label))
+                    labels.append(self.label_id(ex, label))
         batch.pair_index = torch.tensor(index, dtype=torch.long)
         batch.pair_weights = torch.stack(weights) if weights else torch.zeros(0, n, n)
         if with_targets:
             batch.pair_labels = torch.tensor(labels, dtype=torch.long)
-
-    def _targets(self, batch: Batch, kept: list[int]) -> None:
-        cfg = self.config
-        B, n = batch.word_mask.shape
-        if cfg.task in ("ner", "jmere") and cfg.head == "grid":
-            batch.entity_targets = torch.stack([encode_entities(ex.entities, cfg.entity_types, n) for ex in batch.examples])
-            batch.entity_mask = torch.stack([entity_cell_mask(n, k, cfg.max_entity_len) if ex.entities_known
-                                             else torch.zeros(n, n, dtype=torch.bool)
-                                             for ex, k in zip(batch.examples, kept)])
-        if cfg.head == "bio":
-            batch.bio_tags = torch.tensor([spans_to_bio(ex.entities, cfg.entity_types, n) for ex in batch.examples])
-            batch.bio_mask = batch.word_mask & torch.stack(
-                [torch.ones(n, dtype=torch.bool) if ex.entities_known else partial_mask(ex.entities, n)
-                 for ex in batch.examples])
-        if cfg.task == "jmere":
-            batch.relation_targets = torch.stack(
-                [encode_relations(ex.relations, cfg.relation_labels, n, cfg.relation_cells) for ex in batch.examples])
-            pair_ok = batch.word_mask.unsqueeze(1) & batch.word_mask.unsqueeze(2)
-            known = torch.tensor([ex.relations_known for ex in batch.examples]).view(B, 1, 1)
-            batch.relation_mask = pair_ok & ~torch.eye(n, dtype=torch.bool).unsqueeze(0) & known
 
 
 def partial_mask(entities: Sequence[EntityTuple], n: int) -> Tensor:
