@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from graphie.cli import main
-from graphie.errors import ModelLoadError
+from graphie.errors import InvalidInputError, ModelLoadError
 from graphie.models import GraphieModel
 from graphie.training.evaluate import evaluate
 from graphie.training.trainer import load_posts, train
@@ -156,3 +156,22 @@ def test_captions_join_mnre_posts_on_their_image(tmp_path):
     assert [p.caption for p in posts] == ["two men on a stage", None, None]
     with pytest.raises(DatasetFormatError, match="captions.txt: none of 1 posts"):
         attach_captions([Post(tokens=["x"], image="c.jpg")], read_captions(captions), captions)
+
+
+def test_a_context_provider_writes_each_training_posts_context(tmp_path):
+    """``data.context_provider``: BM25 passages of a corpus (MoRe's text retrieval) join the
+    posts' contexts after their notes; an unknown option is a one-line error."""
+    pytest.importorskip("bm25s")
+    tweets = tmp_path / "train.txt"
+    tweets.write_text("IMGID:1\nMessi\tB-PER\nscores\tO\nagain\tO\n\nIMGID:2\nRain\tO\nin\tO\nParis\tB-LOC\n\n",
+                      encoding="utf-8")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"title": "Lionel Messi", "text": "Lionel Messi is an Argentine footballer who scores goals."}\n'
+                      '{"title": "Paris", "text": "Paris is the capital of France, known for rain in spring."}\n'
+                      '{"title": "Tokyo", "text": "Tokyo is the capital of Japan."}\n', encoding="utf-8")
+    data = {"format": "twitter", "train": str(tweets), "context_provider": "retrieval",
+            "context_options": {"corpus": str(corpus), "k": 1}}
+    posts = load_posts(data, "train")
+    assert "Argentine footballer" in posts[0].context and "capital of France" in posts[1].context
+    with pytest.raises(InvalidInputError, match="takes no option 'top'"):
+        load_posts({**data, "context_options": {"corpus": str(corpus), "top": 1}}, "train")

@@ -96,6 +96,8 @@ class DataConfig(StrictConfig):
     dev: str | None = None
     captions: str | None = None
     notes: list[str] = Field(default_factory=list)  # PGIM files: their LLM note of each tweet (joined on tokens) is the context
+    context_provider: str | None = None  # a graphie.context provider (e.g. "retrieval") whose text joins each post's context
+    context_options: dict[str, Any] = Field(default_factory=dict)  # its options, e.g. {"k": 2}
     scene: SceneSource = "none"
     images: str | None = None
     scene_graphs: str | None = None
@@ -148,16 +150,41 @@ def load_posts(data: dict[str, Any], split: str, base: Path | None = None) -> li
     if fmt == "twitter":
         posts = datasets.read_twitter(path, other_as_misc=data.get("other_as_misc", True), captions=captions)
         notes = [resolve_path(n, base) for n in data.get("notes") or []]
-        return datasets.attach_notes(posts, notes) if notes else posts
-    if fmt == "mnre":
-        posts = datasets.read_mnre(path)
-    elif fmt == "jmere_from_mnre":
-        posts = datasets.jmere_from_mnre(datasets.read_mnre(path))
-    elif fmt == "jmere":
-        posts = datasets.read_jmere(path)
+        if notes:
+            datasets.attach_notes(posts, notes)
     else:
-        posts = datasets.read_pgim(path)
-    return datasets.attach_captions(posts, captions, captions_path) if captions is not None else posts
+        if fmt == "mnre":
+            posts = datasets.read_mnre(path)
+        elif fmt == "jmere_from_mnre":
+            posts = datasets.jmere_from_mnre(datasets.read_mnre(path))
+        elif fmt == "jmere":
+            posts = datasets.read_jmere(path)
+        else:
+            posts = datasets.read_pgim(path)
+        if captions is not None:
+            datasets.attach_captions(posts, captions, captions_path)
+    if data.get("context_provider"):
+        add_provided_context(posts, data["context_provider"], data.get("context_options") or {})
+    return posts
+
+
+def add_provided_context(posts: Sequence[Post], name: str, options: dict[str, Any]) -> None:
+    """Append the text of the :mod:`graphie.context` provider ``name`` (e.g. ``"retrieval"``:
+    BM25 passages for the post's text, MoRe's text retrieval) to each post's context, after the
+    notes it may already have (``"<notes> | <passages>"``).
+
+    Raises:
+        InvalidInputError: the provider failed on a post (training data must be complete; the
+            message names the post and the failure).
+    """
+    from ..context import ContextFailure, contexts_for, create
+
+    outcomes = contexts_for(posts, create(name, **options))
+    for post, outcome in zip(posts, outcomes):
+        if isinstance(outcome, ContextFailure):
+            raise InvalidInputError(f"context provider {name!r} failed on post {post.id or '?'}: {outcome.message}")
+        if outcome:
+            post.context = f"{post.context} | {outcome}" if post.context else outcome
 
 
 def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: int = 10,
