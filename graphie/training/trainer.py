@@ -328,13 +328,14 @@ def _examples_for(posts: list[Post], spec: dict[str, Any], model_cfg: ModelConfi
 def add_image_context(posts: Sequence[Post], scenes: Sequence[Any] | None) -> None:
     """Put each post's image as text (its caption and scene graph, see
     :func:`graphie.image_context.image_context`) in front of its ``context`` (notes follow the
-    image's words, so that a context cut to ``max_context_length`` keeps the image)."""
-    from ..image_context import CONTEXT_CHARS, image_context
+    image's words, so that a context cut to ``max_context_length`` keeps the image), in the one
+    format the front door writes too (:func:`graphie.context.given.format_context`)."""
+    from ..context.given import format_context
 
     for i, post in enumerate(posts):
-        words = image_context(scenes[i] if scenes is not None else None, caption=post.caption, max_chars=CONTEXT_CHARS)
-        if words:
-            post.context = f"{words} | notes: {post.context}" if post.context else words
+        text = format_context(post.caption, post.context, scenes[i] if scenes is not None else None)
+        if text is not None:
+            post.context = text
 
 
 # ---------------------------------------------------------------- resumable runs
