@@ -356,6 +356,33 @@ def test_routed_contrast_prefers_the_own_image_and_warms_up():
         alignments.create("routed", dim=D, rho=0)
 
 
+def test_routed_contrast_does_not_take_a_shared_image_for_a_negative():
+    """Two rows showing the same image (two pairs of one post, as the marker head batches them)
+    are not each other's negatives: with the image swap alone (alpha 1, node cost of the own
+    image ~0), the contrast of a batch with a duplicated row stays near 0, where counting the
+    duplicate as a negative would cost log 2 on both of its rows."""
+    from graphie.alignment.routed import same_image
+
+    torch.manual_seed(0)
+    objects, _, oa = _object_batch(B=4, m=4)
+    om = torch.ones(4, 4, dtype=torch.bool)
+    text = objects[:, [2, 0, 3, 1, 0, 2]].clone()
+    tm, ta = torch.ones(4, 6, dtype=torch.bool), torch.zeros(4, 6, 6, dtype=torch.bool)
+    module = alignments.create("routed", dim=D, contrast_weight=1.0, alpha=1.0, contrast_temperature=0.01)
+    with torch.no_grad():
+        module.text_head[1].weight.copy_(module.object_head[1].weight)
+        module.text_head[1].bias.copy_(module.object_head[1].bias)
+    dup = [0, 0, 1, 2, 3]
+    with_contrast = module(text[dup], tm[dup], ta[dup], objects[dup], om[dup], oa[dup]).loss.item()
+    module.contrast_weight = 0.0
+    without = module(text[dup], tm[dup], ta[dup], objects[dup], om[dup], oa[dup]).loss.item()
+    assert with_contrast - without < 0.05 < 0.4 * 0.69  # two of five rows at log 2 would add 0.28
+    u = torch.nn.functional.normalize(objects[dup], dim=-1)
+    assert same_image(u, om[dup]).tolist() == [[True, True, False, False, False], [True, True, False, False, False],
+                                                [False, False, True, False, False], [False, False, False, True, False],
+                                                [False, False, False, False, True]]
+
+
 def test_routed_alignment_rows_leave_mass_on_the_null_slot():
     torch.manual_seed(0)
     module = alignments.create("routed", dim=D).eval()

@@ -132,3 +132,30 @@ def test_marker_model_reads_each_pair_from_its_own_marked_sequence():
     assert model.encoder.model.embeddings.word_embeddings.weight.grad.abs().sum() > 0
     (pred,) = model.predict([post])
     assert [(r.head.key, r.tail.key) for r in pred.relations] == [(a.key, b.key), (b.key, a.key)]
+
+
+def test_marker_model_aligns_each_marked_sequence_with_its_posts_scene_graph():
+    """marker + routed: rows are pairs, each with its post's scene graph and the post's
+    dependency arcs moved to the marked words (markers have none)."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(task="mnre", head="marker", relation_labels=["/per/per/couple"], max_length=48, gnn_layers=0,
+                      pair_channels=[], alignment="routed", max_objects=4)
+    model = GraphieModel(cfg)
+    post = jmere_post()
+    a, b = (Entity(e.span, "ENT") for e in post.entities[:2])
+    post.entities = [a, b]
+    post.relations = [Relation(a, b, "/per/per/couple"), Relation(b, a, "None")]
+    graphs = parse_posts([post])
+    batch = model.collator()(make_examples([post], graphs, [scene()]))
+    assert batch.scene.mask.shape[0] == 2 and batch.text_adj.shape[0] == 2
+    # row 0 is "@ Obama @ and # Michelle # at the White House": word i of the post sits at where[i]
+    where = [1, 3, 5, 7, 8, 9, 10]
+    arcs = torch.as_tensor(graphs[0].adjacency(), dtype=torch.bool)
+    moved = batch.text_adj[0][torch.tensor(where)][:, torch.tensor(where)]
+    assert torch.equal(moved, arcs) and batch.text_adj[0].sum() == arcs.sum()  # markers carry no arc
+    out = model(batch)
+    assert out.alignment.shape[:2] == (2, batch.word_mask.shape[1]) and torch.isfinite(out.loss)
+    out.loss.backward()
+    assert model.alignment.value.weight.grad.abs().sum() > 0
+    (pred,) = model.predict([post], [scene()])
+    assert len(pred.relations) == 2 and all(not e.evidence for e in pred.entities)

@@ -78,7 +78,8 @@ class RoutedAlignment(Alignment):
           drove MiniLM + grid tagging to predict no entity on Twitter (F1 0.5 / 0.0,
           ``benchmarks/RESULTS_alignment.md``);
         - unbalanced (KL-relaxed) node OT instead of uniform marginals;
-        - the contrastive image-swap term (MAF) is new;
+        - the contrastive image-swap term (MAF) is new; rows showing the same image (two pairs
+          of one post) are not each other's negatives;
         - routing attention with a null slot instead of EEGA's image → text multi-head
           cross-attention, so the evidence weights are the weights the tokens actually read.
     """
@@ -150,6 +151,9 @@ class RoutedAlignment(Alignment):
         loss = masked_mean(self.alpha * node + (1.0 - self.alpha) * edge, has_image)
         if self.contrast_weight > 0 and int(has_image.sum()) > 1:
             pairs = has_image[:, None] & has_image[None, :]
+            # Rows that show the same image (two pairs of one post, the marker head's rows) are
+            # not each other's negatives: only the diagonal and other images compete.
+            pairs = pairs & (~same_image(u, object_mask) | torch.eye(B, dtype=torch.bool, device=z.device))
             logits = (-distance / self.contrast_temperature).masked_fill(~pairs, torch.finfo(distance.dtype).min)
             target = torch.arange(B, device=z.device)
             ce = nn.functional.cross_entropy(logits, target, reduction="none")  # text b → its image
@@ -174,3 +178,12 @@ class RoutedAlignment(Alignment):
         if self.warmup_steps:
             loss = loss * min(1.0, self.steps / self.warmup_steps)
         return AlignmentOutput(states, weights.to(text.dtype), loss)
+
+
+def same_image(u: Tensor, object_mask: Tensor, tol: float = 1e-5) -> Tensor:
+    """``[B, B]`` bool: rows whose object sets are the same (same mask, unit object vectors ``u``
+    [B, m, k] equal within ``tol``: one scene graph encoded in two rows of a batch may differ in
+    the last bits); a row is the same image as itself."""
+    same_mask = (object_mask[:, None, :] == object_mask[None, :, :]).all(-1)
+    same_vectors = (u[:, None] - u[None, :]).abs().amax((-1, -2)) <= tol
+    return same_mask & same_vectors

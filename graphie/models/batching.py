@@ -27,7 +27,7 @@ from .attribute import dependency_edges
 from .config import ModelConfig
 from .encoder import EncodedBatch, TransformerEncoder
 from .grid import relation_block
-from .marker import mark_pair
+from .marker import mark_pair_positions
 from .pair_features import CooccurrenceStats
 from .scene_encoder import SceneBatch
 
@@ -205,13 +205,14 @@ class Collator:
 
     def marked(self, examples: Sequence[Example], with_targets: bool) -> Batch:
         """Marker head: one marked sequence per given pair (rows of the batch are pairs)."""
-        sequences, index, owners, labels = [], [], [], []
+        sequences, index, owners, labels, positions = [], [], [], [], []
         for b, ex in enumerate(examples):
             for head, tail, label in ex.relations:
-                marked, h_at, t_at = mark_pair(ex.words, head, tail)
+                marked, h_at, t_at, where = mark_pair_positions(ex.words, head, tail)
                 sequences.append(marked)
                 index.append((h_at, t_at))
                 owners.append(b)
+                positions.append(where)
                 if with_targets:
                     labels.append(self.label_id(ex, label))
         if not sequences:
@@ -226,7 +227,25 @@ class Collator:
                       scene_graphs=[ex.scene_graph for ex in examples])
         if with_targets:
             batch.pair_labels = torch.tensor(labels, dtype=torch.long)
+        if self.config.alignment != "none":
+            self._marked_scene(batch, owners, positions)
         return batch
+
+    def _marked_scene(self, batch: Batch, owners: list[int], positions: list[list[int]]) -> None:
+        """What an alignment reads for marked sequences (rows = pairs): each row's post's scene
+        graph, and its dependency arcs carried over to the marked words (markers have none)."""
+        cfg = self.config
+        P, n = batch.word_mask.shape
+        kept = batch.word_mask.sum(1).tolist()
+        adj = torch.zeros(P, n, n, dtype=torch.bool)
+        for row, (b, where) in enumerate(zip(owners, positions)):
+            arcs = torch.as_tensor(batch.examples[b].graph.adjacency(), dtype=torch.bool)
+            where = torch.tensor(where, dtype=torch.long)
+            inside = where < kept[row]  # words of the post that truncation kept
+            new = where[inside]
+            adj[row][new[:, None], new[None, :]] = arcs[: len(where), : len(where)][inside][:, inside]
+        batch.text_adj = adj
+        batch.scene = SceneBatch.collate([batch.scene_graphs[b] for b in owners], cfg.max_objects, cfg.scene_tags)
 
     def label_id(self, ex: Example, label: str) -> int:
         if label not in self.rel_index:

@@ -111,8 +111,8 @@ class ModelConfig(StrictConfig):
         checks = [
             (self.head in heads, f"head {self.head!r} is not registered; known: {', '.join(heads.names())}"),
             (self.head != "marker" or self.task == "mnre", "head 'marker' labels given pairs: task must be 'mnre'"),
-            (self.head != "marker" or (self.gnn_layers == 0 and self.alignment == "none"),
-             "head 'marker' reads the marked sequence only: set gnn_layers 0 and alignment 'none'"),
+            (self.head != "marker" or self.gnn_layers == 0,
+             "head 'marker' reads the marked sequence: set gnn_layers 0"),
             (not self.crf or self.head == "bio", "crf applies to the 'bio' head only"),
             (self.head != "bio" or self.task != "mnre", "head 'bio' tags entities: use it for task 'ner' or 'jmere'"),
             (self.none_label not in self.relation_labels, "relation_labels must not contain the none label"),

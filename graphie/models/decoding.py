@@ -82,7 +82,9 @@ def decode(config: ModelConfig, batch: Batch, out: ModelOutput, threshold: float
                 for a, c, k, score in decode_relations(rel_probs[b], found, cfg.relation_labels, cfg.relation_cells,
                                                         relation_threshold):
                     relations.append(Relation(entities[a], entities[c], cfg.relation_labels[k], score))
-        if out.alignment is not None and entities:
+        # Marked sequences (the marker head: rows are pairs, words shifted by the markers) give
+        # no per-post word alignment to read evidence from; given pairs keep the post's entities.
+        if out.alignment is not None and entities and batch.marker_index is None:
             attach_evidence(entities, out.alignment[b], ex.scene_graph)
         results.append(Extraction(text=graph.text, tokens=list(graph.tokens), entities=entities,
                                   relations=relations, text_graph=graph, scene_graph=ex.scene_graph, id=post.id))

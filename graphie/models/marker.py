@@ -17,7 +17,9 @@ Shapes:
     - **output:** logits :math:`(P, R + 1)`, class 0 = none
 
 Deviations from the paper: markers are words of the pre-split post, so they pass through the
-same word pooling as every word (first sub-word by default).
+same word pooling as every word (first sub-word by default). With an alignment configured, each
+marked sequence is aligned with its post's scene graph (the dependency arcs carried over to the
+marked words, markers without arcs) before :math:`H_{@}, H_{\#}` are read.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ def mark_pair(words: Sequence[str], head: tuple[int, int, str], tail: tuple[int,
     """``words`` with the head and tail entities wrapped in typed markers, and the positions of
     the two opening markers. Spans are ``(start, end, type)`` word ranges, end exclusive; head and
     tail must not overlap."""
+    out, head_at, tail_at, _ = mark_pair_positions(words, head, tail)
+    return out, head_at, tail_at
+
+
+def mark_pair_positions(words: Sequence[str], head: tuple[int, int, str],
+                        tail: tuple[int, int, str]) -> tuple[list[str], int, int, list[int]]:
+    """:func:`mark_pair`, and where each of ``words`` went in the marked sequence (so that word
+    graphs, e.g. dependency arcs for an alignment, can be carried over to the marked words)."""
     inserts: dict[int, list[str]] = {}
 
     def wrap(span: tuple[int, int, str], mark: str, type_mark: str) -> None:
@@ -46,6 +56,7 @@ def mark_pair(words: Sequence[str], head: tuple[int, int, str], tail: tuple[int,
     wrap(head, HEAD_MARK, HEAD_TYPE_MARK)
     wrap(tail, TAIL_MARK, TAIL_TYPE_MARK)
     out: list[str] = []
+    positions: list[int] = []
     head_at = tail_at = -1
     for i in range(len(words) + 1):
         for piece in inserts.get(i, []):
@@ -56,8 +67,9 @@ def mark_pair(words: Sequence[str], head: tuple[int, int, str], tail: tuple[int,
                 tail_at = len(out)
             out.append(piece)
         if i < len(words):
+            positions.append(len(out))
             out.append(words[i])
-    return out, head_at, tail_at
+    return out, head_at, tail_at, positions
 
 
 class MarkerHead(nn.Module):
