@@ -38,7 +38,7 @@ napoleon_numpy_docstring = False
 html_theme = "furo"
 html_title = "graphie"
 html_static_path = ["_static"]
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "_generated"]  # _generated: tables included by pages (tools/refresh_doc_outputs.py)
 # Every cross-reference must resolve (CI builds with -W). The build is offline, so there is no
 # intersphinx; ``resolve_by_import`` below settles what a name-based lookup cannot: a name that a
 # module imports (``Post`` in graphie.batch, ``graphie.errors.ImageError`` re-exported from

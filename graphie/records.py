@@ -1,7 +1,8 @@
 """The record contract of the front door: what an input record may hold
 (:data:`INPUT_KEYS`, :func:`post_from_record`), what an output record holds
-(:meth:`graphie.Extraction.to_record`, :meth:`ErrorRecord.to_record`, the Arrow schema
-:func:`record_schema`) and the checks of the arguments every front door takes
+(:data:`RECORD_FIELDS`, declared once: the keys of :meth:`graphie.Extraction.to_record` and
+:meth:`ErrorRecord.to_record`, the Arrow schema :func:`record_schema` and the table in the docs,
+:func:`record_table`, all follow it) and the checks of the arguments every front door takes
 (:func:`check_count`, :func:`check_fraction`). :mod:`graphie.api` (one post),
 :mod:`graphie.batch` (a stream, files) and :mod:`graphie.distributed` (a cluster) all use it,
 and it imports none of them.
@@ -23,6 +24,129 @@ if TYPE_CHECKING:
 
 #: Keys of an input record; any other key is an error naming it (a misspelt "txet" is not "empty text").
 INPUT_KEYS = ("id", "text", "tokens", "image", "caption", "context")
+
+
+# --- the output record, declared once ------------------------------------------------------
+@dataclass(frozen=True)
+class ArrayOf:
+    """The kind of a field that holds a list of ``item`` (a kind itself)."""
+
+    item: Any
+
+
+@dataclass(frozen=True)
+class RecordField:
+    """One field of the output record: its name, its kind and what it means.
+
+    ``kind`` is ``"integer"``, ``"number"``, ``"string"``, ``"boolean"``, ``"id"`` (a string or
+    an integer, the input's own), a tuple of :class:`RecordField` (an object with those fields)
+    or :class:`ArrayOf` one of these. ``nullable`` fields may be null; ``files_only`` fields are
+    added by file outputs (:mod:`graphie.batch`), not by ``to_record``.
+    """
+
+    name: str
+    kind: Any
+    meaning: str
+    nullable: bool = False
+    files_only: bool = False
+
+
+EVIDENCE_FIELDS = (
+    RecordField("object", "integer", "index of the image object in the post's scene graph"),
+    RecordField("label", "string", "the object's label"),
+    RecordField("weight", "number", "how strongly the entity's words align with the object (mean over its words)"),
+)
+ENTITY_FIELDS = (
+    RecordField("start", "integer", "character offset of the entity's first character in the text"),
+    RecordField("end", "integer", "character offset just after its last character (half-open)"),
+    RecordField("text", "string", "the entity's words"),
+    RecordField("type", "string", "its type, e.g. `PER`"),
+    RecordField("score", "number", "the model's confidence in it, 4 decimals"),
+    RecordField("evidence", ArrayOf(EVIDENCE_FIELDS),
+                "the image objects that support it, strongest first; empty without an image"),
+)
+RELATION_FIELDS = (
+    RecordField("head", "integer", "the head entity: its index in `entities`"),
+    RecordField("tail", "integer", "the tail entity: its index in `entities`"),
+    RecordField("label", "string", "the relation's label"),
+    RecordField("score", "number", "the model's confidence in it, 4 decimals"),
+)
+ERROR_FIELDS = (
+    RecordField("type", "string", "the error's type: `InvalidInputError`, `ImageError`, ..."),
+    RecordField("field", "string", "the input field at fault; null when the input as a whole is unreadable",
+                nullable=True),
+    RecordField("message", "string", "what is wrong, in one line naming the input"),
+)
+#: The fields of every output record, in order: the one declaration that
+#: :meth:`graphie.Extraction.to_record`, :meth:`ErrorRecord.to_record`, :func:`record_schema` and
+#: the table in the docs (:func:`record_table`) follow.
+RECORD_FIELDS = (
+    RecordField("id", "id", "the input's id; null when the input had none, was unreadable or repeated an id",
+                nullable=True),
+    RecordField("line", "integer", "the input's line (JSONL, 1-based) or row (Parquet, 1-based)", files_only=True),
+    RecordField("entities", ArrayOf(ENTITY_FIELDS), "the entities found, in the order of the text"),
+    RecordField("relations", ArrayOf(RELATION_FIELDS), "the directed relations found between them"),
+    RecordField("windows", "integer",
+                "windows the text was read in (1 for a post within the encoder's budget; 0 for an error)"),
+    RecordField("truncated", "boolean", "some text was not read (only a single word longer than the whole budget)"),
+    RecordField("warnings", ArrayOf("string"),
+                "e.g. text that is not English, which the shipped models were not trained on"),
+    RecordField("error", ERROR_FIELDS, "why the input could not be processed; null when it was", nullable=True),
+)
+
+
+def record_fields(with_line: bool = False) -> tuple[RecordField, ...]:
+    """The fields of an output record: those of ``to_record``, and with ``with_line`` the
+    ``line`` that file outputs add."""
+    return tuple(f for f in RECORD_FIELDS if with_line or not f.files_only)
+
+
+def _empty(field: RecordField) -> Any:
+    """The value of ``field`` in a record that found nothing (an error record's)."""
+    if field.nullable:
+        return None
+    if isinstance(field.kind, ArrayOf):
+        return []
+    return {"integer": 0, "number": 0.0, "boolean": False, "string": ""}[field.kind]
+
+
+def _arrow_type(kind: Any, id_type: "pyarrow.DataType") -> "pyarrow.DataType":
+    import pyarrow as pa
+
+    if isinstance(kind, ArrayOf):
+        return pa.list_(_arrow_type(kind.item, id_type))
+    if isinstance(kind, tuple):
+        return pa.struct([(f.name, _arrow_type(f.kind, id_type)) for f in kind])
+    return {"id": id_type, "integer": pa.int64(), "number": pa.float64(), "string": pa.string(),
+            "boolean": pa.bool_()}[kind]
+
+
+def _kind_words(kind: Any) -> str:
+    if isinstance(kind, ArrayOf):
+        item = _kind_words(kind.item)
+        return f"array of {'objects' if isinstance(kind.item, tuple) else item + 's'}"
+    if isinstance(kind, tuple):
+        return "object"
+    return "string, integer" if kind == "id" else kind
+
+
+def record_table() -> str:
+    """The docs' table of the output record (``docs/_generated/output_record.md``, which
+    ``tools/refresh_doc_outputs.py`` writes): one row a field, nested fields as
+    ``entities[].start``, ``error.type``."""
+    rows = ["| key | type | meaning |", "|---|---|---|"]
+
+    def add(fields: tuple[RecordField, ...], prefix: str) -> None:
+        for f in fields:
+            words = _kind_words(f.kind) + (" or null" if f.nullable else "")
+            where = "files only: " if f.files_only else ""
+            rows.append(f"| `{prefix}{f.name}` | {words} | {where}{f.meaning} |")
+            inner = f.kind.item if isinstance(f.kind, ArrayOf) else f.kind
+            if isinstance(inner, tuple):
+                add(inner, f"{prefix}{f.name}{'[]' if isinstance(f.kind, ArrayOf) else ''}.")
+
+    add(RECORD_FIELDS, "")
+    return "\n".join(rows) + "\n"
 
 
 @dataclass
@@ -48,9 +172,8 @@ class ErrorRecord:
         return {"id": self.id, "error": {"type": self.type, "field": self.field, "message": self.message}}
 
     def to_record(self) -> dict[str, Any]:
-        """The flat output record, with the keys of :meth:`graphie.Extraction.to_record` (empty findings)."""
-        return {"id": self.id, "entities": [], "relations": [], "windows": 0, "truncated": False, "warnings": [],
-                "error": {"type": self.type, "field": self.field, "message": self.message}}
+        """The flat output record (:data:`RECORD_FIELDS`): nothing found, ``windows`` 0, and the error."""
+        return {**{f.name: _empty(f) for f in record_fields()}, **self.to_dict()}
 
 
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "an integer", float: "a number",
@@ -130,19 +253,11 @@ def post_from_record(record: Any, where: str, *, require_id: bool = True, defaul
 
 
 def record_schema(id_type: "pyarrow.DataType", with_line: bool = False) -> "pyarrow.Schema":
-    """The Arrow schema of output records (one for all rows, so every block and file agrees)."""
+    """The Arrow schema of output records (one for all rows, so every block and file agrees),
+    from :data:`RECORD_FIELDS`; ``id_type`` is the id column's type, ``with_line`` adds ``line``."""
     import pyarrow as pa
 
-    evidence = pa.struct([("object", pa.int64()), ("label", pa.string()), ("weight", pa.float64())])
-    entity = pa.struct([("start", pa.int64()), ("end", pa.int64()), ("text", pa.string()), ("type", pa.string()),
-                        ("score", pa.float64()), ("evidence", pa.list_(evidence))])
-    relation = pa.struct([("head", pa.int64()), ("tail", pa.int64()), ("label", pa.string()),
-                          ("score", pa.float64())])
-    error = pa.struct([("type", pa.string()), ("field", pa.string()), ("message", pa.string())])
-    fields = [("id", id_type)] + ([("line", pa.int64())] if with_line else []) + [
-        ("entities", pa.list_(entity)), ("relations", pa.list_(relation)), ("windows", pa.int64()),
-        ("truncated", pa.bool_()), ("warnings", pa.list_(pa.string())), ("error", error)]
-    return pa.schema(fields)
+    return pa.schema([(f.name, _arrow_type(f.kind, id_type)) for f in record_fields(with_line)])
 
 
 # --- arguments checked at every door ------------------------------------------------------

@@ -273,8 +273,8 @@ class Extraction:
         )
 
     def to_record(self) -> dict[str, Any]:
-        """The flat output record of batch jobs (see ``docs/tutorials/batch.md`` for its JSON
-        schema): character offsets, types, scores, relations as indices into ``entities``;
+        """The flat output record of batch jobs (its fields: :data:`graphie.records.RECORD_FIELDS`,
+        which tests/test_records.py holds it to): character offsets, types, scores, relations as indices into ``entities``;
         every key always present, so that rows of many posts form one Arrow/Parquet table.
         Scores have 4 decimals: the 6th differs between torch thread counts (1 per Ray worker)."""
         index = {id(e): i for i, e in enumerate(self.entities)}

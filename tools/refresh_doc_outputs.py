@@ -42,6 +42,10 @@ written into the repository. Options, space-separated after ``doc-output:``:
 - ``keep=FILE:DEST``: after a refresh, copy FILE from the scratch folder to DEST in the repository
   (pictures drawn by the command).
 
+**Generated pages.** Besides the marked blocks, the files in ``GENERATED`` (e.g. the output
+record's table, ``docs/_generated/output_record.md``, which docs/tutorials/batch.md includes) are
+written from the code's own declarations; ``--check`` compares them too.
+
 **Comparing** (``--check`` and ``tests/test_docs_outputs.py``) is exact except for this
 normalisation: durations (a number followed by ``s``, ``ms``, ``s/it``, ``it/s``, ``post/s``)
 and ``"seconds": N`` are masked, the scratch folder is shown as ``.``, and a number with
@@ -72,6 +76,36 @@ LINKED = ("examples", "configs", "benchmarks", "tools", "graphie", "parsers")
 
 
 # --- the pages and their marked blocks ---------------------------------------------------------
+
+
+def output_record_table() -> str:
+    """The output record's table, from its one declaration (:data:`graphie.records.RECORD_FIELDS`)."""
+    from graphie.records import record_table
+
+    return record_table()
+
+
+#: Files written whole from a declaration in the code (no command runs); docs include them.
+GENERATED = {ROOT / "docs" / "_generated" / "output_record.md": output_record_table}
+
+
+def stale_generated() -> list[str]:
+    """A diff for each file of ``GENERATED`` that differs from what its declaration gives now."""
+    problems = []
+    for path, make in GENERATED.items():
+        shown = path.read_text(encoding="utf-8") if path.is_file() else ""
+        actual = make()
+        if shown != actual:
+            diff = difflib.unified_diff(shown.splitlines(), actual.splitlines(), "shown", "actual", lineterm="")
+            problems.append(f"{rel(path)}: differs from what the code declares\n" + "\n".join(diff))
+    return problems
+
+
+def write_generated() -> None:
+    for path, make in GENERATED.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make(), encoding="utf-8")
+        print(f"wrote {rel(path)}")
 
 
 def pages() -> list[Path]:
@@ -435,6 +469,13 @@ def main(argv: list[str] | None = None) -> int:
     for where in unmarked:
         print(f"{where}: output block without a doc-output marker (not refreshed)", file=sys.stderr)
     status = 1 if unmarked else 0
+    if not args.pages:
+        if args.check:
+            for problem in stale_generated():
+                print(problem, file=sys.stderr)
+                status = 1
+        else:
+            write_generated()
     for page in targets:
         if args.check:
             for problem in stale(page, levels):
