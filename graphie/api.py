@@ -7,9 +7,14 @@
         ...
 
 An :class:`Extractor` runs the pipeline's stages in order; each is a method that can be called
-alone: :meth:`~Extractor.scene_graph` (image), :meth:`~Extractor.parse` (text),
-:meth:`~Extractor.windows` (long texts cut for the encoder), :meth:`~Extractor.predict` (model,
-then the windows merged and the language checked).
+alone, and each takes what the one before it returned: :meth:`~Extractor.scene_graph` (image),
+:meth:`~Extractor.parse` (text), :meth:`~Extractor.windows` (long texts cut for the encoder),
+:meth:`~Extractor.predict` (model, then the windows merged and the language checked)::
+
+    graphs = extractor.parse(posts)                       # parsed once
+    results = extractor.predict(posts, scenes, graphs=graphs)   # no second parse
+
+Each post is tokenised once (the sub-word ids that size its windows are the ones the model reads).
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import itertools
 import os
 import sys
 import threading
-import warnings
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -151,18 +155,9 @@ def filter_extraction(result: Extraction, threshold: float | None = None, entity
 
 
 def quantize_encoder(model: "GraphieModel") -> None:
-    """Dynamic int8 quantisation of the encoder's Linear layers (CPU inference only): weights
-    stored as int8, activations quantised on the fly. Measured by benchmarks/bench_quantize.py on Twitter-2017
-    validation with the default model: 1.6x faster prediction, entity F1 -3.1 points (so not a default)."""
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    if model.device.type != "cpu":
-        raise InvalidInputError(f"quantize=True is for CPU inference; the model is on {model.device}")
-    with warnings.catch_warnings():  # torch marks torch.ao.quantization deprecated; it still works in 2.13
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel)", category=UserWarning)
-        model.encoder.model = quantize_dynamic(model.encoder.model, {torch.nn.Linear}, dtype=torch.qint8)
+    """Dynamic int8 quantisation of ``model``'s encoder (CPU inference only): see
+    :meth:`graphie.models.GraphieModel.quantize_encoder`, which :func:`load` calls for ``quantize=True``."""
+    model.quantize_encoder()
 
 
 class Extractor:
@@ -225,8 +220,6 @@ class Extractor:
         self.labels = None if labels is None else list(labels) if not isinstance(labels, str) else labels
         self._filters = self._check_filters(self.threshold, self.labels)
         self._autocast = autocast_dtype(dtype, model.device)  # None: fp32, autocast off
-        self._detector_instance = None
-        self._lock = threading.Lock()
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "default", device: Any = None, *,
@@ -361,43 +354,36 @@ class Extractor:
     def windows(self, graph: "TextGraph", pieces: Sequence[int] | None = None) -> Windows:
         """Window stage: the graph cut into windows the encoder reads whole (one for a short post).
         ``pieces`` (sub-words per word) are counted here unless given."""
-        budget = self.model.encoder.max_length - 2  # [CLS] and [SEP]
         if pieces is None:
-            pieces = self._piece_counts([graph])[0]
+            pieces = [len(p) for p in self.model.word_pieces([graph.tokens])[0]]
+        budget = self.model.post_budget
         if self.model.config.task == "mnre":  # given entity pairs index the whole post: one window
             return Windows(graph, [(0, len(graph))], [graph], sum(pieces) > budget)
         return split(graph, pieces, budget, self.overlap)
 
-    def _piece_counts(self, graphs: Sequence["TextGraph"]) -> list[list[int]]:
-        """Sub-words per word by the encoder's own tokenizer: short posts in one call, long ones
-        256 words a call (under the tokenizer's 512-piece warning)."""
-        encoder = self.model.encoder
-        short = [i for i, g in enumerate(graphs) if len(g) <= 256]
-        counts: list[list[int]] = [[] for _ in graphs]
-        for i, pieces in zip(short, encoder.word_pieces([graphs[i].tokens for i in short]) if short else []):
-            counts[i] = [len(p) for p in pieces]
-        for i, g in enumerate(graphs):
-            if len(g) > 256:
-                counts[i] = [len(p) for k in range(0, len(g), 256)
-                             for p in encoder.word_pieces([g.tokens[k:k + 256]])[0]]
-        return counts
-
-    def predict(self, posts: Sequence[Post], scenes: Sequence[Any], batch_size: int = 32) -> list[Extraction]:
-        """Model stage: parse, window, run the model over all windows in batches, merge each post's
-        windows, and flag text the English models cannot read."""
+    def predict(self, posts: Sequence[Post], scenes: Sequence[Any], batch_size: int = 32,
+                graphs: Sequence["TextGraph"] | None = None) -> list[Extraction]:
+        """Model stage: window, run the model over all windows in batches, merge each post's
+        windows, and flag text the English models cannot read. ``graphs`` are the posts' text
+        graphs from :meth:`parse` (parsed here when not given); each post is tokenised once,
+        and its windows read the very sub-words that sized them."""
         import torch
 
         from .models.precision import autocast_forward
 
         posts = [self.model_input(p) for p in posts]
-        graphs = self.parse(posts)
-        cut = [self.windows(g, pieces) for g, pieces in zip(graphs, self._piece_counts(graphs))]
+        graphs = self.parse(posts) if graphs is None else list(graphs)
+        if len(graphs) != len(posts):
+            raise InvalidInputError(f"predict: {len(posts)} posts but {len(graphs)} text graphs")
+        pieces = self.model.word_pieces([g.tokens for g in graphs])
+        cut = [self.windows(g, [len(p) for p in ids]) for g, ids in zip(graphs, pieces)]
         flat_posts = [p for p, w in zip(posts, cut) for _ in w.graphs]
         flat_scenes = [s for s, w in zip(scenes, cut) for _ in w.graphs]
         flat_graphs = [g for w in cut for g in w.graphs]
+        flat_pieces = [ids[start:end] for ids, w in zip(pieces, cut) for start, end in w.spans]
         # inference_mode: faster than no_grad (an Extractor never trains); autocast in self.dtype
         with torch.inference_mode(), autocast_forward(self.model, self._autocast):
-            flat = self.model.predict(flat_posts, scene_graphs=flat_scenes, graphs=flat_graphs,
+            flat = self.model.predict(flat_posts, scene_graphs=flat_scenes, graphs=flat_graphs, pieces=flat_pieces,
                                       batch_size=batch_size, relation_threshold=self.relation_threshold)
         results, i = [], 0
         for post, w in zip(posts, cut):
@@ -422,15 +408,14 @@ class Extractor:
         return dataclasses.replace(post, context=format_context(post.caption, post.context))
 
     def _detector(self) -> Any:
-        """The detector, constructed once (its ONNX sessions and weights are reused across posts)."""
+        """The detector: the object given, or the named one built once per process by
+        :func:`parsers.image.get_detector`, the one place detectors are cached (its ONNX sessions
+        and weights are reused across posts and Extractors)."""
         if not isinstance(self.detector, str):
             return self.detector
-        with self._lock:
-            if self._detector_instance is None:
-                from parsers.image import get_detector
+        from parsers.image import get_detector
 
-                self._detector_instance = get_detector(self.detector, **self.detector_options)
-        return self._detector_instance
+        return get_detector(self.detector, **self.detector_options)
 
     # ------------------------------------------------------------------ many posts
     def extract_many(

@@ -212,3 +212,44 @@ def test_a_model_that_reads_captions_gets_the_caption_in_its_context(model_dir):
     assert post.context == "Obama is a politician."
     assert ex.model_input(Post(text="Obama visits Paris", caption="a man")).context == "caption: a man"
     assert ex("Obama visits Paris", caption="a man waving at a crowd").tokens == ["Obama", "visits", "Paris"]
+
+
+def test_stages_compose_parse_once_and_tokenise_once(extractor, monkeypatch):
+    """predict takes what parse returned (no second parse), and every word of every post, long
+    ones read in several windows included, goes through the tokenizer once."""
+    from graphie.types import Post
+
+    posts = [Post(text="Obama and Michelle at the White House", id="a"),
+             Post(text=" ".join(["Obama", "visits", "Paris", "today"] * 100), id="b")]  # 400 words
+    graphs = extractor.parse(posts)
+    expected = [r.to_record() for r in extractor.predict(posts, [None, None], graphs=graphs)]
+
+    parsed, tokenised = [], []
+    encoder = extractor.model.encoder
+    real_pieces = encoder.word_pieces
+    monkeypatch.setattr(extractor.text_parser, "pipe", lambda items: parsed.extend(items) or [])
+    monkeypatch.setattr(encoder, "word_pieces",
+                        lambda words: tokenised.extend(w for post in words for w in post) or real_pieces(words))
+    results = extractor.predict(posts, [None, None], graphs=graphs)
+    assert parsed == []
+    assert results[1].windows > 1 and len(tokenised) == sum(len(g) for g in graphs)
+    assert [r.to_record() for r in results] == expected
+    with pytest.raises(graphie.InvalidInputError, match="2 posts but 1 text graphs"):
+        extractor.predict(posts, [None, None], graphs=graphs[:1])
+
+
+def test_windows_stage_sizes_windows_by_the_models_budget(extractor):
+    (graph,) = extractor.parse([graphie.Post(text=" ".join(["Obama", "visits", "Paris"] * 200))])
+    cut = extractor.windows(graph)
+    budget = extractor.model.post_budget
+    pieces = [len(p) for p in extractor.model.word_pieces([graph.tokens])[0]]
+    assert budget == extractor.model.config.max_length - 2 and len(cut.graphs) > 1
+    assert all(sum(pieces[s:e]) <= budget for s, e in cut.spans)
+    assert cut.spans == extractor.windows(graph, pieces).spans
+
+
+def test_the_detector_is_cached_once_per_process(model_dir):
+    from parsers.image import get_detector
+
+    one, two = graphie.load(model_dir, detector="caption"), graphie.load(model_dir, detector="caption")
+    assert one._detector() is two._detector() is get_detector("caption")

