@@ -43,7 +43,7 @@ from typing import Any, Literal, Sequence, get_args
 import numpy as np
 import torch
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..errors import InvalidInputError
 from ..models.config import ModelConfig, StrictConfig
@@ -89,7 +89,11 @@ class TrainingOptions(StrictConfig):
 
 
 class DataConfig(StrictConfig):
-    """The ``data`` section: which files, in which format, with which image evidence."""
+    """The ``data`` section: which files, in which format, with which image evidence. Each
+    entry of ``extra`` is a training set of the same kind (no ``dev`` and no ``extra`` of its
+    own). The trainer reads this object as it is (the defaults live here and nowhere else);
+    :meth:`from_dict` raises :class:`~graphie.errors.InvalidInputError` naming an unknown or
+    bad key (``data.extra.0.scene: ...``)."""
 
     format: DataFormat
     train: str | None = None
@@ -107,6 +111,14 @@ class DataConfig(StrictConfig):
     image_context: bool = False  # the scene graph's words as the post's context
     max_train: int | None = Field(None, ge=1)
     extra: list["DataConfig"] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _extras_are_training_sets(self) -> "DataConfig":
+        for i, spec in enumerate(self.extra):
+            for name in ("dev", "extra"):
+                if getattr(spec, name):
+                    raise ValueError(f"extra.{i}.{name}: an extra set is training data only (validation is data.dev)")
+        return self
 
 
 class RunConfig(StrictConfig):
@@ -135,36 +147,43 @@ def resolve_path(path: str, base: Path | None = None) -> Path:
     return alt if alt.exists() else p
 
 
-def load_posts(data: dict[str, Any], split: str, base: Path | None = None) -> list[Post]:
-    """Gold posts of ``data[split]`` in ``data["format"]``."""
+def load_posts(data: DataConfig | dict[str, Any], split: str, base: Path | None = None) -> list[Post]:
+    """Gold posts of the ``split`` (``"train"`` or ``"dev"``) file of a data section, in its
+    format, with its captions, notes and provided context; ``data`` a :class:`DataConfig` or
+    the dict of one (checked as the config's ``data`` section).
+
+    Raises:
+        InvalidInputError: a bad data section, or no path for ``split``.
+    """
     from .. import datasets
 
-    fmt = data.get("format")
-    if fmt not in DATA_FORMATS:
-        raise InvalidInputError(f"data format must be one of {DATA_FORMATS}, got {fmt!r}")
-    if not data.get(split):
+    if not isinstance(data, DataConfig):
+        data = DataConfig.from_dict(data, "data")
+    if split not in ("train", "dev"):
+        raise InvalidInputError(f"split must be 'train' or 'dev', got {split!r}")
+    if not getattr(data, split):
         raise InvalidInputError(f"data: no {split!r} path")
-    path = resolve_path(data[split], base)
-    captions_path = resolve_path(data["captions"], base) if data.get("captions") else None
+    path = resolve_path(getattr(data, split), base)
+    captions_path = resolve_path(data.captions, base) if data.captions else None
     captions = datasets.read_captions(captions_path) if captions_path else None
-    if fmt == "twitter":
-        posts = datasets.read_twitter(path, other_as_misc=data.get("other_as_misc", True), captions=captions)
-        notes = [resolve_path(n, base) for n in data.get("notes") or []]
+    if data.format == "twitter":
+        posts = datasets.read_twitter(path, other_as_misc=data.other_as_misc, captions=captions)
+        notes = [resolve_path(n, base) for n in data.notes]
         if notes:
             datasets.attach_notes(posts, notes)
     else:
-        if fmt == "mnre":
+        if data.format == "mnre":
             posts = datasets.read_mnre(path)
-        elif fmt == "jmere_from_mnre":
+        elif data.format == "jmere_from_mnre":
             posts = datasets.jmere_from_mnre(datasets.read_mnre(path))
-        elif fmt == "jmere":
+        elif data.format == "jmere":
             posts = datasets.read_jmere(path)
         else:
             posts = datasets.read_pgim(path)
         if captions is not None:
             datasets.attach_captions(posts, captions, captions_path)
-    if data.get("context_provider"):
-        add_provided_context(posts, data["context_provider"], data.get("context_options") or {})
+    if data.context_provider:
+        add_provided_context(posts, data.context_provider, data.context_options)
     return posts
 
 
@@ -223,12 +242,11 @@ def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: i
     return out
 
 
-def _scenes(posts: Sequence[Post], data: dict[str, Any], max_objects: int, base: Path | None) -> list[Any] | None:
-    source = data.get("scene", "none")
-    if source in ("none", "caption"):
-        return scene_graphs_for(posts, source, max_objects)
-    paths = {k: resolve_path(data[k], base) for k in ("images", "scene_graphs") if data.get(k)}
-    return scene_graphs_for(posts, source, max_objects, **paths)
+def _scenes(posts: Sequence[Post], data: DataConfig, max_objects: int, base: Path | None) -> list[Any] | None:
+    if data.scene in ("none", "caption"):
+        return scene_graphs_for(posts, data.scene, max_objects)
+    paths = {k: resolve_path(getattr(data, k), base) for k in ("images", "scene_graphs") if getattr(data, k)}
+    return scene_graphs_for(posts, data.scene, max_objects, **paths)
 
 
 def labels_from(posts: Sequence[Post], task: str, none_label: str) -> tuple[list[str], list[str]]:
@@ -304,24 +322,23 @@ def measure_step_seconds(model: Any, batches: Sequence[Any], dtype: torch.dtype 
     return float(np.median(times)) * 1.1  # the optimizer step and collation on top
 
 
-def _image_evidence(posts: list[Post], spec: dict[str, Any], model_cfg: ModelConfig,
+def _image_evidence(posts: list[Post], spec: DataConfig, model_cfg: ModelConfig,
                     base: Path | None) -> list[Any] | None:
     """The scene graphs of one data section's posts; with ``image_context`` also written, as
     text, into each post's context."""
     scenes = _scenes(posts, spec, model_cfg.max_objects, base)
-    if spec.get("image_context"):
+    if spec.image_context:
         add_image_context(posts, scenes)
     return scenes
 
 
-def _examples_for(posts: list[Post], spec: dict[str, Any], model_cfg: ModelConfig,
+def _examples_for(posts: list[Post], spec: DataConfig, model_cfg: ModelConfig,
                   base: Path | None) -> tuple[list[Any], list[Any]]:
     """(examples, text graphs) of one data section's posts."""
     graphs = parse_posts(posts)
     scenes = _image_evidence(posts, spec, model_cfg, base)
     examples = make_examples(posts, graphs, scenes, merge_pairs=model_cfg.task == "mnre",
-                             relations_known=not spec.get("entities_only", False),
-                             entities_known=not spec.get("relations_only", False))
+                             relations_known=not spec.entities_only, entities_known=not spec.relations_only)
     return examples, graphs
 
 
@@ -533,7 +550,7 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
     run = RunConfig.from_dict(config)
     opts, model_cfg = run.training, run.model
     key = resume_key(run)
-    data = run.data.model_dump()
+    data = run.data
     output = Path(output)
     checkpoint = find_checkpoint(output)
     saved: dict[str, Any] | None = None
@@ -562,7 +579,7 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         train_posts = load_posts(data, "train", base)[: opts.max_train]
         dev_posts = load_posts(data, "dev", base)[: opts.max_dev]
         # Extra training sets, e.g. Twitter NER mixed into a joint model ("entities_only": no relation loss).
-        extra = [(load_posts(spec, "train", base)[: spec.get("max_train")], spec) for spec in data["extra"]]
+        extra = [(load_posts(spec, "train", base)[: spec.max_train], spec) for spec in data.extra]
         types, labels = labels_from(train_posts + [p for posts, _ in extra for p in posts],
                                     model_cfg.task, model_cfg.none_label)
         model_cfg.entity_types = model_cfg.entity_types or types
@@ -579,8 +596,8 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
             more, graphs = _examples_for(posts, spec, model_cfg, base)
             examples += more
             all_graphs += graphs
-            log.info("extra training set %s: %d posts%s", spec.get("train"), len(posts),
-                     " (entities only)" if spec.get("entities_only") else "")
+            log.info("extra training set %s: %d posts%s", spec.train, len(posts),
+                     " (entities only)" if spec.entities_only else "")
         log.info("parsed in %.1fs", time.time() - t0)
         cooccurrence = (CooccurrenceStats.fit([g.tokens for g in all_graphs])
                         if model_cfg.uses_pairs and "cooccurrence" in model_cfg.pair_channels else None)
