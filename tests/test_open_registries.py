@@ -97,3 +97,43 @@ def test_a_head_registered_outside_the_package_trains_and_decodes(monkeypatch):
     assert not torch.equal(before, model.score.weight)
     (pred,) = model.predict(posts[:1], threshold=0.0)
     assert [e.span.text for e in pred.entities] == list(posts[0].tokens)
+
+
+def test_the_collator_fills_pmi_for_the_channels_that_read_it(monkeypatch):
+    """A channel says which PairInputs fields it reads; the collator fills the PMI buckets for any
+    channel that reads them (not for one channel by name), and leaves them out when none does."""
+    from graphie.models.pair_features import CooccurrenceStats, fields_read
+
+    monkeypatch.setattr(pair_channels, "_factories", dict(pair_channels._factories))
+
+    @pair_channels.register("pmi_squared")
+    class PmiSquared(torch.nn.Embedding):
+        reads = ("pmi",)
+
+        def __init__(self, pair_dim: int, **_sizes: int):
+            super().__init__(64, pair_dim)
+
+        def forward(self, inputs: PairInputs) -> torch.Tensor:
+            return super().forward(inputs.pmi * inputs.pmi)
+
+    @pair_channels.register("says_nothing")
+    class SaysNothing(torch.nn.Embedding):
+        def __init__(self, pair_dim: int, **_sizes: int):
+            super().__init__(1, pair_dim)
+
+        def forward(self, inputs: PairInputs) -> torch.Tensor:
+            return super().forward(torch.zeros_like(inputs.distance))
+
+    assert fields_read(["pos", "cooccurrence"]) == {"pos", "pmi"}
+    assert fields_read(["says_nothing"]) == {"pos", "distance", "pmi", "graphs"}  # unsaid: every field
+    posts = [jmere_post(), jmere_post()]
+    graphs = parse_posts(posts)
+    stats = CooccurrenceStats.fit([g.tokens for g in graphs] * 3, min_word_count=1, min_pair_count=1)
+    pmi = {}
+    for channels in (["pos", "pmi_squared"], ["pos", "distance"], ["says_nothing"]):
+        config = ModelConfig(task="jmere", entity_types=["LOC", "PER"], relation_labels=["couple", "present_in"],
+                             max_length=32, pair_channels=channels)
+        batch = GraphieModel(config, stats).collator()(make_examples(posts, graphs))
+        pmi[channels[-1]] = batch.pmi
+    assert pmi["pmi_squared"].any() and torch.equal(pmi["pmi_squared"], pmi["says_nothing"])
+    assert not pmi["distance"].any()

@@ -28,7 +28,7 @@ from .config import ModelConfig
 from .encoder import EncodedBatch, TransformerEncoder
 from .grid import relation_block
 from .marker import mark_pair_positions
-from .pair_features import CooccurrenceStats
+from .pair_features import CooccurrenceStats, fields_read
 from .scene_encoder import SceneBatch
 
 if TYPE_CHECKING:
@@ -153,6 +153,8 @@ class Collator:
         self.head = head
         self.encoder = encoder
         self.cooccurrence = cooccurrence
+        # PMI buckets cost a pass over each post's known word pairs: only for a channel that reads them.
+        self.pmi_read = cooccurrence is not None and "pmi" in fields_read(config.pair_channels)
         self.dep_ids, self.num_dep = DEP_LABEL_IDS, len(DEP_LABELS)
         self.pos_ids = POS_TAG_IDS
         self.rel_index = {label: k + 1 for k, label in enumerate(config.relation_labels)}
@@ -182,8 +184,7 @@ class Collator:
         return batch, kept
 
     def _graph_tensors(self, batch: Batch, kept: list[int]) -> None:
-        """POS, tree distance, PMI, adjacency and dependency edges of the kept words."""
-        cfg = self.config
+        """POS, tree distance, PMI (when a channel reads it), adjacency and dependency edges of the kept words."""
         B, n = batch.word_mask.shape
         pos = torch.zeros(B, n, dtype=torch.long)
         distance = torch.full((B, n, n), -1, dtype=torch.long)
@@ -195,7 +196,7 @@ class Collator:
             pos[b, :k] = torch.tensor([self.pos_ids.get(p, 0) for p in g.pos[:k]])
             distance[b, :k, :k] = torch.as_tensor(g.distance_matrix()[:k, :k])
             adj[b, :k, :k] = torch.as_tensor(g.adjacency()[:k, :k])
-            if "cooccurrence" in cfg.pair_channels and self.cooccurrence is not None:
+            if self.pmi_read:
                 pmi[b] = self.cooccurrence.bucket_matrix(g.tokens[:k], n)
             labels = [self.dep_ids.get(d, self.dep_ids["dep"]) for d in g.deps]
             e, t = dependency_edges(g.heads, labels, self.num_dep, k)

@@ -7,8 +7,12 @@ model config's ``pair_channels`` lists the names used, in order:
 
     @pair_channels.register("my_channel")
     class MyChannel(nn.Module):
+        reads = ("pos",)  # the PairInputs fields it needs (see PAIR_FIELDS); left out: all of them
         def __init__(self, pair_dim: int, **sizes): ...
         def forward(self, inputs: PairInputs) -> Tensor: ...  # [B, n, n, pair_dim]
+
+A field that costs work to collate (``pmi``) is filled only when a channel of the model reads it
+(:func:`fields_read`); the collator asks the channels, not for a channel by name.
 """
 
 from __future__ import annotations
@@ -115,13 +119,25 @@ class PairInputs:
     mask: Tensor  # [B, n] bool: real words
     pos: Tensor  # [B, n] long: coarse POS tag ids
     distance: Tensor  # [B, n, n] long: dependency-tree distance, -1 where unreachable
-    pmi: Tensor  # [B, n, n] long: PMI bucket ids (0 = unseen pair), see CooccurrenceStats.bucket_matrix
+    pmi: Tensor  # [B, n, n] long: PMI bucket ids (0 = unseen pair; all 0 unless a channel reads "pmi"), see CooccurrenceStats.bucket_matrix
     graphs: list[TextGraph] = field(default_factory=list)  # the posts' text graphs, row b = graphs[b]
+
+
+#: The fields of :class:`PairInputs` a channel may read besides the word states and mask.
+PAIR_FIELDS: tuple[str, ...] = ("pos", "distance", "pmi", "graphs")
+
+
+def fields_read(channels: Sequence[str]) -> set[str]:
+    """The :class:`PairInputs` fields the registered channels ``channels`` read: each channel
+    class's ``reads``, or every field of :data:`PAIR_FIELDS` for a channel that does not say."""
+    return {name for channel in channels for name in getattr(pair_channels.get(channel), "reads", PAIR_FIELDS)}
 
 
 @pair_channels.register("pos")
 class PosPairChannel(nn.Embedding):
     """``E_pos(p_i, p_j)``: one vector per ordered pair of POS tags (a noun followed by a verb...)."""
+
+    reads = ("pos",)
 
     def __init__(self, pair_dim: int, num_pos: int, **_sizes: int):  # _sizes: the other channels' sizes
         super().__init__(num_pos * num_pos, pair_dim)
@@ -135,6 +151,8 @@ class PosPairChannel(nn.Embedding):
 class DistancePairChannel(nn.Embedding):
     """``E_dist(min(d_ij, D)) + E_off(clip(j - i, ±K))``: tree distance (unreachable = D) plus the
     signed word offset, which gives the pair its direction."""
+
+    reads = ("distance",)
 
     def __init__(self, pair_dim: int, max_distance: int = 8, max_offset: int = 16, **_sizes: int):
         super().__init__(max_distance + 1, pair_dim)
@@ -154,6 +172,8 @@ class DistancePairChannel(nn.Embedding):
 class CooccurrencePairChannel(nn.Embedding):
     """``E_pmi(b_ij)``: the bucket of the two words' post-level PMI in the training data
     (:class:`CooccurrenceStats`; the model saves the statistics beside its weights)."""
+
+    reads = ("pmi",)
 
     def __init__(self, pair_dim: int, **_sizes: int):
         super().__init__(NUM_PMI_BUCKETS, pair_dim)
