@@ -1,5 +1,7 @@
 """The registries are open: a component registered from outside the package (here, in this
-test file) is built by name from the model config and trains like a built-in one."""
+test file) is built by name from the model config and trains like a built-in one: a pair channel,
+a head, an alignment, and a context provider that a training config names.
+(docs/architecture.md points here for each recipe.)"""
 
 import torch
 import torch.nn.functional as F
@@ -8,8 +10,8 @@ from graphie.models import GraphieModel, Head, ModelConfig, ModelOutput
 from graphie.models.batching import make_examples, parse_posts
 from graphie.models.pair_features import PairInputs
 from graphie.registry import heads, pair_channels
-from graphie.types import Entity, Extraction, Span
-from test_models_model import jmere_post
+from graphie.types import Entity, Extraction, Post, Span
+from test_models_model import jmere_post, scene
 
 
 def test_a_pair_channel_registered_outside_the_package_trains(monkeypatch):
@@ -137,3 +139,66 @@ def test_the_collator_fills_pmi_for_the_channels_that_read_it(monkeypatch):
         pmi[channels[-1]] = batch.pmi
     assert pmi["pmi_squared"].any() and torch.equal(pmi["pmi_squared"], pmi["says_nothing"])
     assert not pmi["distance"].any()
+
+
+def test_an_alignment_registered_outside_the_package_trains_and_gives_evidence(monkeypatch):
+    from graphie.alignment.base import Alignment, AlignmentOutput
+    from graphie.registry import alignments
+
+    monkeypatch.setattr(alignments, "_factories", dict(alignments._factories))
+
+    @alignments.register("mean_object")
+    class MeanObject(Alignment):
+        """Each word attends to every object alike: ``h_i + W mean_k o_k``."""
+
+        def __init__(self, dim: int, **_options):
+            super().__init__(dim)
+            self.proj = torch.nn.Linear(dim, dim)
+
+        def align(self, text, text_mask, text_adj, objects, object_mask, object_adj):
+            weights = (text_mask[:, :, None] & object_mask[:, None, :]).to(text.dtype)
+            weights = weights / weights.sum(-1, keepdim=True).clamp(min=1)
+            return AlignmentOutput(text + self.proj(weights @ objects), weights, text.new_zeros(()))
+
+    torch.manual_seed(0)
+    config = ModelConfig(task="jmere", entity_types=["LOC", "PER"], relation_labels=["couple", "present_in"],
+                         alignment="mean_object", max_length=32, pair_channels=["pos"])
+    model = GraphieModel(config)
+    assert isinstance(model.alignment, MeanObject)
+    posts = [jmere_post(), jmere_post()]
+    batch = model.collator()(make_examples(posts, parse_posts(posts), [scene(), None]))
+    before = model.alignment.proj.weight.detach().clone()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    out = model(batch)
+    out.loss.backward()
+    optimizer.step()
+    assert not torch.equal(before, model.alignment.proj.weight)
+    assert out.alignment[0].sum() > 0 and out.alignment[1].sum() == 0  # the post without an image: none
+    assert len(model.predict(posts, scene_graphs=[scene(), None])) == 2
+
+
+def test_a_context_provider_registered_outside_the_package_writes_training_context(monkeypatch):
+    from graphie.context import ContextProvider, contexts_for, create
+    from graphie.registry import contexts
+    from graphie.training.trainer import add_provided_context
+
+    monkeypatch.setattr(contexts, "_factories", dict(contexts._factories))
+
+    @contexts.register("first_word")
+    class FirstWord(ContextProvider):
+        """The post's first word, as a note."""
+
+        name = "first_word"
+
+        def __init__(self, prefix: str = "about", cache=None, workers: int = 1):
+            super().__init__(cache, workers)
+            self.prefix = prefix
+            self.settings = {"prefix": prefix}
+
+        def compute(self, post):
+            return f"{self.prefix} {post.text.split()[0]}"
+
+    posts = [Post(text="Obama visits Paris", context="a note"), Post(text="Merkel in Berlin")]
+    assert contexts_for(posts, create("first_word", prefix="on")) == ["on Obama", "on Merkel"]
+    add_provided_context(posts, "first_word", {"prefix": "on"})  # what data.context_provider does in training
+    assert [p.context for p in posts] == ["a note | on Obama", "on Merkel"]
