@@ -45,6 +45,15 @@ def test_a_bad_data_section_is_one_typed_line_naming_the_key(data, named):
         load_posts(data, "train")  # a dict given to load_posts is checked as the same section
 
 
+def test_a_nested_section_problem_reads_once_with_its_dotted_path():
+    """pydantic runs each nested section's own check; its message is carried up, not wrapped."""
+    with pytest.raises(InvalidInputError) as info:
+        RunConfig.from_dict({"data": {"format": "mnre", "train": "x", "colour": 1},
+                             "model": {"task": "mnre", "head": "marker", "gnn_layers": 1}})
+    assert str(info.value) == ("RunConfig: data.colour: Extra inputs are not permitted; "
+                               "model: head 'marker' reads the marked sequence: set gnn_layers 0")
+
+
 def test_load_posts_names_a_missing_split_and_a_bad_one(tmp_path):
     with pytest.raises(InvalidInputError, match="no 'dev' path"):
         load_posts(DataConfig(format="mnre", train="x.txt"), "dev")

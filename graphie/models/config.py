@@ -16,13 +16,37 @@ from ..errors import InvalidInputError
 PAIR_CHANNELS: tuple[str, ...] = ("pos", "distance", "cooccurrence")
 
 
-def validation_message(where: str, exc: ValidationError) -> str:
-    """One line per problem, each naming the key's dotted path: ``model.head: Input should be ...``."""
-    parts = []
+def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """``(dotted key path, message)`` of each problem of a config section.
+
+    A section validated inside another (pydantic calls :class:`StrictConfig`'s ``__init__`` for
+    nested sections too) has already turned its problems into an :class:`InvalidInputError`;
+    its problems are carried up under the section's key, so that a problem reads
+    ``RunConfig: model.head: ...`` once rather than ``Value error, RunConfig: model: Value error, ...``."""
+    problems = []
     for err in exc.errors():
-        path = ".".join(str(x) for x in (where, *err["loc"]) if x != "")
-        parts.append(f"{path}: {err['msg']}" if err["loc"] or where else err["msg"])
-    return "; ".join(parts)
+        path = ".".join(str(x) for x in err["loc"])
+        inner = (err.get("ctx") or {}).get("error") if err["type"] == "value_error" else None
+        if getattr(inner, "problems", None):
+            problems.extend((".".join(x for x in (path, sub) if x), msg) for sub, msg in inner.problems)
+        else:
+            problems.append((path, str(inner) if inner is not None else err["msg"]))
+    return problems
+
+
+def validation_message(where: str, exc: ValidationError) -> str:
+    """One line for all problems, each naming the key's dotted path under ``where``:
+    ``model.head: Input should be ...``."""
+    return "; ".join(f"{p}: {m}" if p else m
+                     for p, m in ((".".join(x for x in (where, sub) if x), msg) for sub, msg in validation_problems(exc)))
+
+
+def _section_error(label: str, where: str, exc: ValidationError) -> InvalidInputError:
+    """``InvalidInputError("label: path: problem; ...")`` that keeps its problems for an
+    enclosing section."""
+    error = InvalidInputError(f"{label}: {validation_message(where, exc)}")
+    error.problems = [(".".join(x for x in (where, p) if x), m) for p, m in validation_problems(exc)]
+    return error
 
 
 class StrictConfig(BaseModel):
@@ -35,7 +59,7 @@ class StrictConfig(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            raise InvalidInputError(f"{type(self).__name__}: {validation_message('', exc)}") from None
+            raise _section_error(type(self).__name__, "", exc) from None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of plain types; :meth:`from_dict` reads it back."""
@@ -54,7 +78,7 @@ class StrictConfig(BaseModel):
         try:
             return cls.model_validate(d)
         except ValidationError as exc:
-            raise InvalidInputError(f"{where or cls.__name__}: {validation_message(where, exc)}") from None
+            raise _section_error(where or cls.__name__, where, exc) from None
 
 
 class ModelConfig(StrictConfig):
