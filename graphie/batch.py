@@ -75,14 +75,18 @@ def decode_row(row: Row, images_dir: str | os.PathLike | None = None) -> Post | 
 
 
 def extract_rows(extractor: "Extractor", rows: Iterable[Row], *, images_dir: str | os.PathLike | None = None,
-                 batch_size: int = 16, progress: bool | None = None) -> Iterator[dict[str, Any]]:
-    """One output record per row, in order, streaming: the work of both engines."""
+                 batch_size: int = 16, progress: bool | None = None,
+                 fill: Callable[[Post], Post] | None = None) -> Iterator[dict[str, Any]]:
+    """One output record per row, in order, streaming: the work of both engines. ``fill`` gives
+    each decoded post what it lacks (e.g. a :class:`graphie.datasets.StoredContext`: its caption
+    and notes from files)."""
     lines: deque[int] = deque()
 
     def posts() -> Iterator[Post | ErrorRecord]:
         for row in rows:
             lines.append(row["line"])
-            yield decode_row(row, images_dir)
+            post = decode_row(row, images_dir)
+            yield fill(post) if fill is not None and isinstance(post, Post) else post
 
     for outcome in extractor.extract_many(posts(), batch_size=batch_size, progress=progress):
         record = outcome.to_record()
@@ -321,15 +325,15 @@ def _peek_id(raw: bytes) -> PostId | None:
 
 def run_file(extractor: "Extractor", input_path: str | os.PathLike, output_path: str | os.PathLike, *,
              images_dir: str | os.PathLike | None = None, batch_size: int = 16,
-             progress: bool | None = None) -> dict[str, int]:
+             progress: bool | None = None, fill: Callable[[Post], Post] | None = None) -> dict[str, int]:
     """Extract from every input of a JSONL or Parquet file into a JSONL or Parquet file (by suffix),
-    in this process, resuming after the inputs already there.
+    in this process, resuming after the inputs already there; ``fill`` as in :func:`extract_rows`.
 
     Returns counts: ``{"done": results written, "errors": error records written, "skipped": already done}``.
     Raises the errors of :func:`write_records`.
     """
     return write_records(input_path, output_path, lambda rows: extract_rows(
-        extractor, rows, images_dir=images_dir, batch_size=batch_size, progress=progress))
+        extractor, rows, images_dir=images_dir, batch_size=batch_size, progress=progress, fill=fill))
 
 
 def check_paths(input_path: str | os.PathLike, output_path: str | os.PathLike) -> None:

@@ -10,6 +10,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+from ..errors import InvalidInputError
 from . import print_json
 
 
@@ -75,6 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument("--workers", type=_positive_int, default=2, help="threads parsing images (each worker)")
     p.add_argument("--cache-dir", help="cache scene graphs of images here")
+    p.add_argument("--captions", metavar="FILE",
+                   help="captions file (<image file name> :<caption>): each input without a caption gets its "
+                        "image's; a model that learnt to read captions reads it in its context")
+    p.add_argument("--notes", nargs="+", metavar="PGIM_FILE",
+                   help="PGIM files: each input without a context gets the note of the same tweet (same words)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="local: this process; ray: Ray Data over an actor pool (pip install 'graphie[ray]')")
     p.add_argument("--num-workers", type=_positive_int, default=1,
@@ -131,11 +137,19 @@ def _extract_file(args: argparse.Namespace) -> int:
     check_paths(args.input, args.output)  # before the model loads: a wrong path costs nothing
     progress = not args.quiet and sys.stderr.isatty()
     images = os.path.abspath(args.images or ".")  # workers may run elsewhere; both engines say the same
+    stored = None
+    if args.captions or args.notes:
+        if args.engine != "local":
+            raise InvalidInputError("--captions and --notes work with --engine local; for ray, put each "
+                                    "input's caption and context in its record")
+        from ..datasets import StoredContext
+
+        stored = StoredContext(args.captions, args.notes or ())
     if args.engine == "local":
         # The model loads once the output is locked and read (a second run on it stops at once).
         counts = write_records(args.input, args.output, lambda rows: extract_rows(
             _load(args, cache_dir=args.cache_dir, image_workers=args.workers), rows, images_dir=images,
-            batch_size=args.batch_size, progress=progress))
+            batch_size=args.batch_size, progress=progress, fill=stored))
     else:
         from ..distributed import extract_rows as ray_rows
 

@@ -11,7 +11,7 @@ from ..errors import DatasetFormatError
 from ..types import Post
 from .twitter import check_tag, entities_from_tags, iter_blocks, split_token_line
 
-__all__ = ["PGIM_EOS", "attach_notes", "read_pgim"]
+__all__ = ["PGIM_EOS", "attach_notes", "notes_by_tokens", "read_pgim"]
 
 PGIM_EOS = "<EOS>"
 
@@ -49,6 +49,12 @@ def read_pgim(path: str | os.PathLike, other_as_misc: bool = True) -> list[Post]
     return posts
 
 
+def notes_by_tokens(paths: str | os.PathLike | list[str | os.PathLike]) -> dict[tuple[str, ...], str]:
+    """PGIM's note of each tweet in the file(s) ``paths``, keyed by the tweet's tokens."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    return {tuple(p.tokens or ()): p.context for path in paths for p in read_pgim(path) if p.context}
+
+
 def attach_notes(posts: list[Post], paths: str | os.PathLike | list[str | os.PathLike]) -> list[Post]:
     """Set each post's ``context`` to PGIM's note of the same tweet (same tokens) in the PGIM
     file(s) ``paths`` (e.g. PGIM's train and valid files, for posts of either split), so that
@@ -59,7 +65,7 @@ def attach_notes(posts: list[Post], paths: str | os.PathLike | list[str | os.Pat
         DatasetFormatError: a file is malformed or none of ``posts`` has a note in them.
     """
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    notes = {tuple(p.tokens or ()): p.context for path in paths for p in read_pgim(path) if p.context}
+    notes = notes_by_tokens(paths)
     hits = 0
     for post in posts:
         note = notes.get(tuple(post.tokens or ()))
