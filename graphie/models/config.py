@@ -97,6 +97,9 @@ class ModelConfig(StrictConfig):
     crf: bool = False  # bio head: a linear-chain CRF over the BIO tags
     encoder: str = "minilm"  # "minilm" (packaged), "mpnet-base" (graphie[base]) or a local folder
     lora_rank: int = Field(0, ge=0)  # > 0: train low-rank adapters instead of the encoder's weights (peft)
+    # > 0: a LoRA adapter of this rank that only posts with a context pass through (see
+    # graphie.models.encoder.TransformerEncoder); posts without one read the encoder as it was
+    context_adapter: int = Field(0, ge=0)
     pooling: Literal["first", "mean"] = "first"  # sub-word states to word states
     max_length: int = Field(128, ge=8)  # sub-word budget of the post (plus context) per sequence
     max_context_length: int = Field(96, ge=0)  # sub-words of auxiliary context kept at most
@@ -141,6 +144,8 @@ class ModelConfig(StrictConfig):
             (self.head != "bio" or self.task != "mnre", "head 'bio' tags entities: use it for task 'ner' or 'jmere'"),
             (self.none_label not in self.relation_labels, "relation_labels must not contain the none label"),
             (len(set(self.pair_channels)) == len(self.pair_channels), "pair_channels names a channel twice"),
+            (not self.context_adapter or self.context, "context_adapter reads a context: set context, e.g. [\"notes\"]"),
+            (not (self.context_adapter and self.lora_rank), "context_adapter and lora_rank are two adapters: set one"),
         ]
         for ok, message in checks:
             if not ok:

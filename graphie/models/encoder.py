@@ -134,16 +134,30 @@ class EncodedBatch:
     word_mask: Tensor  # [B, n] bool, False for padding and for words cut by truncation
     truncated: list[int]  # batch rows whose post did not fit
 
+    @property
+    def has_context(self) -> Tensor:
+        """``[B]`` bool: rows with a context segment (sub-words of segment 1)."""
+        return (self.token_type_ids == 1).any(1)
+
     def to(self, device: torch.device | str) -> "EncodedBatch":
         moved = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in self.__dict__.items()}
         return EncodedBatch(**moved)
 
 
 class TransformerEncoder(nn.Module):
-    """Word states ``H = pool(BERT([CLS] post [SEP] context [SEP]))`` restricted to the post's words."""
+    """Word states ``H = pool(BERT([CLS] post [SEP] context [SEP]))`` restricted to the post's words.
+
+    With ``context_adapter`` = r > 0, the encoder carries a LoRA adapter of rank r that only the
+    rows with a context pass through; rows without one are read with the adapter switched off,
+    i.e. by the encoder's own weights. Trained on top of a text-only model whose weights stay
+    fixed (``training.init_from``), the adapter lets a model read captions or notes while a post
+    without them gets exactly the text-only model's answer (graphie's own device: context dropout
+    alone left Twitter-2017 1.6 F1 under its text-only twin without context).
+    """
 
     def __init__(self, name: str = "minilm", pooling: str = "first", max_length: int = 128,
-                 max_context_length: int = 96, path: str | None = None, weights: bool = True, lora_rank: int = 0):
+                 max_context_length: int = 96, path: str | None = None, weights: bool = True, lora_rank: int = 0,
+                 context_adapter: int = 0):
         super().__init__()
         from transformers import AutoConfig, AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -175,8 +189,11 @@ class TransformerEncoder(nn.Module):
             raise ModelLoadError(f"encoder {name!r} needs a fast tokenizer")
         self.dim: int = self.model.config.hidden_size
         self.lora_rank = lora_rank
-        if lora_rank:
-            self.model = with_lora(self.model, lora_rank)
+        self.context_adapter = context_adapter
+        if lora_rank and context_adapter:
+            raise InvalidInputError("an encoder takes lora_rank or context_adapter, not both")
+        if lora_rank or context_adapter:
+            self.model = with_lora(self.model, lora_rank or context_adapter)
         # A fast tokenizer raises "Already borrowed" when two threads call it at once.
         self._tokenizer_lock = threading.Lock()
         self._warned = False
@@ -279,9 +296,27 @@ class TransformerEncoder(nn.Module):
             kwargs["token_type_ids"] = token_type_ids
         return self.model(**kwargs).last_hidden_state
 
+    def _states(self, batch: EncodedBatch) -> Tensor:
+        """Sub-word states ``[B, L, d]``; with a context adapter, rows without context read the
+        encoder with the adapter off (one pass per kind of row when a batch holds both)."""
+        args = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        if not self.context_adapter:
+            return self._run(*args)
+        has = batch.has_context
+        if bool(has.all()):
+            return self._run(*args)
+        with self.model.disable_adapter():
+            if not bool(has.any()):
+                return self._run(*args)
+            plain = self._run(*(t[~has] for t in args))
+        read = self._run(*(t[has] for t in args))
+        states = plain.new_empty(*batch.input_ids.shape, plain.size(-1))
+        states[~has], states[has] = plain, read.to(plain.dtype)
+        return states
+
     def forward(self, batch: EncodedBatch) -> Tensor:
         """Word states ``[B, n, d]`` (zeros at padded and truncated words)."""
-        states = self._run(batch.input_ids, batch.attention_mask, batch.token_type_ids)  # [B, L, d]
+        states = self._states(batch)  # [B, L, d]
         if self.pooling == "first":
             index = batch.first_index.unsqueeze(-1).expand(-1, -1, states.size(-1))
             words = states.gather(1, index)

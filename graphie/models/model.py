@@ -54,7 +54,7 @@ class GraphieModel(nn.Module):
         self.config = config
         self.encoder = encoder or create_encoder(config.encoder, pooling=config.pooling, max_length=config.max_length,
                                                  max_context_length=config.max_context_length,
-                                                 lora_rank=config.lora_rank)
+                                                 lora_rank=config.lora_rank, context_adapter=config.context_adapter)
         d = self.encoder.dim
         self.cooccurrence = cooccurrence
         self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
@@ -277,7 +277,7 @@ class GraphieModel(nn.Module):
         base_weights = meta.get("encoder_weights") == "packaged-unless-stored"
         encoder = create_encoder(config.encoder, pooling=config.pooling, max_length=config.max_length,
                                  max_context_length=config.max_context_length, path=path, weights=base_weights,
-                                 lora_rank=config.lora_rank)
+                                 lora_rank=config.lora_rank, context_adapter=config.context_adapter)
         model = cls(config, cooccurrence, encoder)
         try:
             state = load_file(str(folder / WEIGHTS_FILE))

@@ -38,7 +38,7 @@ import os
 import random
 import time
 from pathlib import Path
-from typing import Any, Literal, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Literal, Sequence, get_args
 
 import numpy as np
 import torch
@@ -51,6 +51,9 @@ from ..models.precision import autocast_dtype, cpu_supports_bf16, dtype_name  # 
 from ..types import Post
 from ..models.batching import length_batches, make_examples, parse_posts
 from .evaluate import evaluate
+
+if TYPE_CHECKING:
+    from ..models import GraphieModel
 
 log = logging.getLogger("graphie.train")
 
@@ -83,6 +86,10 @@ class TrainingOptions(StrictConfig):
     time_budget_minutes: float | None = Field(None, gt=0)  # size the run (and its schedule) to this much training
     freeze_encoder_layers: int = Field(0, ge=0)  # keep the embeddings and the lowest k layers fixed (cheaper steps)
     freeze_word_embeddings: bool = False  # keep the word-piece embedding table fixed (a smaller shipped model)
+    # a saved model (folder, or a shipped name such as "default") whose weights, co-occurrence
+    # statistics and relation threshold the run starts from; with model.context_adapter only the
+    # adapter is trained, so posts without context keep that model's answers
+    init_from: str | None = None
     checkpoints: bool = True  # keep OUTPUT/checkpoint/ up to date while training, so that --resume can go on
     checkpoint_minutes: float | None = Field(10.0, gt=0)  # write it this often (and at each epoch end)
     checkpoint_every_steps: int | None = Field(None, ge=1)  # and every N optimiser steps
@@ -291,6 +298,42 @@ def parameter_groups(model: Any, lr: float, head_lr: float, weight_decay: float)
             groups.setdefault((id(p) in enc_ids, p.ndim > 1), []).append(p)
     return [{"params": params, "lr": lr if enc else head_lr, "weight_decay": weight_decay if decay else 0.0}
             for (enc, decay), params in groups.items()]
+
+
+def start_from(config: ModelConfig, name: str, path: Path | None = None) -> "GraphieModel":
+    """A model for ``config`` whose weights, co-occurrence statistics and relation threshold are
+    those of the saved model ``name`` (a folder, or a model shipped in the package); parameters
+    the saved model lacks (a context adapter) start as their layers initialise them. With
+    ``config.context_adapter`` every other parameter is frozen: the adapter is all that learns.
+
+    Raises:
+        ModelLoadError: no such model.
+        InvalidInputError: the saved model predicts other labels, or its weights do not fit ``config``.
+    """
+    from ..api import resolve_model
+    from ..models import GraphieModel
+    from ..models.encoder import plain_key
+
+    folder = path if path is not None and path.is_dir() else resolve_model(name)
+    saved = GraphieModel.from_pretrained(folder)
+    for key in ("task", "head", "encoder", "entity_types", "relation_labels", "pair_channels"):
+        if getattr(saved.config, key) != getattr(config, key):
+            raise InvalidInputError(f"training.init_from {name!r}: its {key} is {getattr(saved.config, key)!r}, "
+                                    f"the config's {getattr(config, key)!r}")
+    config.relation_threshold = saved.config.relation_threshold
+    model = GraphieModel(config, saved.cooccurrence)
+    state = {plain_key(k): v for k, v in saved.state_dict().items()}
+    own = model.state_dict()
+    missing = [k for k in own if plain_key(k) not in state and "lora_" not in k]
+    wrong = [k for k in own if plain_key(k) in state and state[plain_key(k)].shape != own[k].shape]
+    if missing or wrong:
+        raise InvalidInputError(f"training.init_from {name!r}: its weights do not fit the config "
+                                f"(missing {missing[:3]}, wrong shape {wrong[:3]})")
+    model.load_state_dict({k: state[plain_key(k)] for k in own if plain_key(k) in state}, strict=False)
+    if config.context_adapter:
+        for key, param in model.named_parameters():
+            param.requires_grad_("lora_" in key)
+    return model
 
 
 def drop_context(examples: Sequence[Any], rate: float, rng: random.Random) -> list[Any]:
@@ -601,7 +644,10 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         log.info("parsed in %.1fs", time.time() - t0)
         cooccurrence = (CooccurrenceStats.fit([g.tokens for g in all_graphs])
                         if model_cfg.uses_pairs and "cooccurrence" in model_cfg.pair_channels else None)
-        model = GraphieModel(model_cfg, cooccurrence).to(device)
+        if opts.init_from:
+            model = start_from(model_cfg, opts.init_from, resolve_path(opts.init_from, base)).to(device)
+        else:
+            model = GraphieModel(model_cfg, cooccurrence).to(device)
         collate = model.collator()
         freeze_encoder_layers(model.encoder, opts.freeze_encoder_layers)
         if opts.freeze_word_embeddings:
