@@ -9,23 +9,31 @@ from typing import Any, Callable
 
 from ..errors import InvalidInputError
 from ..types import Post
-from .jmere import read_jmere
+from .jmere import jmere_from_mnre, read_jmere
 from .mnre import read_mnre
 from .pgim import read_pgim
 from .twitter import read_twitter
 
 __all__ = ["DATASET_FORMATS", "dataset_stats", "read_dataset"]
 
+def read_jmere_from_mnre(path: str | os.PathLike) -> list[Post]:
+    """JMERE sentences built from an MNRE file (:func:`~graphie.datasets.jmere_from_mnre`)."""
+    return jmere_from_mnre(read_mnre(path))
+
+
+#: Every data format, by name, and its reader: the one list that configs (``data.format``),
+#: ``graphie data stats`` and :func:`read_dataset` draw on.
 DATASET_FORMATS: dict[str, Callable[..., list[Post]]] = {
     "mnre": read_mnre,
     "twitter": read_twitter,
     "pgim": read_pgim,
     "jmere": read_jmere,
+    "jmere_from_mnre": read_jmere_from_mnre,
 }
 
 
 def read_dataset(fmt: str, path: str | os.PathLike, **kw: Any) -> list[Post]:
-    """Read ``path`` with the reader of ``fmt`` (``mnre``, ``twitter``, ``pgim`` or ``jmere``);
+    """Read ``path`` with the reader of ``fmt`` (a name in :data:`DATASET_FORMATS`);
     ``kw`` goes to that reader (e.g. ``other_as_misc=False``)."""
     reader = DATASET_FORMATS.get(fmt)
     if reader is None:

@@ -45,6 +45,7 @@ import torch
 
 from pydantic import Field, model_validator
 
+from ..datasets.stats import DATASET_FORMATS
 from ..errors import InvalidInputError
 from ..models.config import ModelConfig, StrictConfig
 from ..models.precision import autocast_dtype, cpu_supports_bf16, dtype_name  # noqa: F401 (re-exported)
@@ -57,7 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("graphie.train")
 
-DataFormat = Literal["mnre", "jmere", "jmere_from_mnre", "twitter", "pgim"]
+DataFormat = Literal[tuple(DATASET_FORMATS)]  # the formats graphie.datasets reads, listed there once
 SceneSource = Literal["none", "caption", "image", "precomputed"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 DATA_FORMATS: tuple[str, ...] = get_args(DataFormat)
@@ -179,14 +180,8 @@ def load_posts(data: DataConfig | dict[str, Any], split: str, base: Path | None 
         if notes:
             datasets.attach_notes(posts, notes)
     else:
-        if data.format == "mnre":
-            posts = datasets.read_mnre(path)
-        elif data.format == "jmere_from_mnre":
-            posts = datasets.jmere_from_mnre(datasets.read_mnre(path))
-        elif data.format == "jmere":
-            posts = datasets.read_jmere(path)
-        else:
-            posts = datasets.read_pgim(path)
+        kw = {"other_as_misc": data.other_as_misc} if data.format == "pgim" else {}
+        posts = datasets.read_dataset(data.format, path, **kw)
         if captions is not None:
             datasets.attach_captions(posts, captions, captions_path)
     if data.context_provider:
