@@ -26,7 +26,7 @@ class StoredContext:
       has no tokens), from PGIM files (``data.notes``).
 
     A post keeps a caption or context it already has; ``post`` itself is never changed (a copy
-    carries what was found). :attr:`found` counts the captions and notes found so far.
+    carries what was found). ``found`` counts the captions and notes found so far.
 
     Args:
         captions: a captions file, or ``None``.
