@@ -14,7 +14,7 @@ from graphie.errors import InvalidInputError
 from graphie.models import GraphieModel, ModelConfig
 from graphie.models.encoder import create_encoder, plain_key
 from graphie.types import Post
-from test_training import fixture_lines
+from test_training import write_fixture_files
 
 
 def _nonzero_adapter(encoder) -> None:
@@ -54,12 +54,7 @@ def test_config_needs_a_context_to_read_and_one_adapter():
 def base_and_data(tmp_path_factory):
     """A trained text-only joint model (one epoch of the fixture data) and captions for its images."""
     root = tmp_path_factory.mktemp("adapter")
-    data = root / "mini.txt"
-    lines = fixture_lines()
-    data.write_text("\n".join(repr(d) for d in lines) + "\n", encoding="utf-8")
-    captions = root / "captions.txt"
-    captions.write_text("".join(f"{img} :a person at work in the city\n" for img in sorted({d["img_id"] for d in lines})),
-                        encoding="utf-8")
+    data, captions = write_fixture_files(root)
     model = {"task": "jmere", "head": "bio", "max_length": 48, "pair_channels": ["pos", "distance"],
              "none_weight": 0.3}
     training = {"epochs": 1, "batch_size": 4, "head_lr": 3e-3, "lr": 1e-4, "warmup": 0.0, "num_threads": 1,

@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from graphie.cli import main
 from graphie.training.trainer import CHECKPOINT_DIR, find_checkpoint
-from test_training import fixture_lines
+from test_training import write_fixture_files
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,12 +42,7 @@ sys.exit(main(sys.argv[1:]))
 def tiny_config(tmp_path_factory):
     """21 posts in batches of 4: 6 steps an epoch, 2 epochs; a checkpoint every 4 steps and at the epoch's end."""
     root = tmp_path_factory.mktemp("resume")
-    data = root / "mini.txt"
-    lines = fixture_lines()
-    data.write_text("\n".join(repr(d) for d in lines) + "\n", encoding="utf-8")
-    captions = root / "captions.txt"  # as context (image_context), so that context dropout draws numbers
-    captions.write_text("".join(f"{img} :a person at work in the city\n" for img in sorted({d["img_id"] for d in lines})),
-                        encoding="utf-8")
+    data, captions = write_fixture_files(root)  # captions as context (image_context): context dropout draws numbers
     config = {
         "data": {"format": "jmere_from_mnre", "train": str(data), "dev": str(data), "captions": str(captions),
                  "image_context": True},

@@ -31,6 +31,17 @@ def fixture_lines():
     return lines
 
 
+def write_fixture_files(root):
+    """The fixture lines as an MNRE file and a caption for each of their images (to use as
+    context): ``(data, captions)`` paths under ``root``."""
+    data, captions = root / "mini.txt", root / "captions.txt"
+    lines = fixture_lines()
+    data.write_text("\n".join(repr(d) for d in lines) + "\n", encoding="utf-8")
+    captions.write_text("".join(f"{img} :a person at work in the city\n" for img in sorted({d["img_id"] for d in lines})),
+                        encoding="utf-8")
+    return data, captions
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
