@@ -16,6 +16,7 @@ from .twitter import read_twitter
 
 __all__ = ["DATASET_FORMATS", "dataset_stats", "read_dataset"]
 
+
 def read_jmere_from_mnre(path: str | os.PathLike) -> list[Post]:
     """JMERE sentences built from an MNRE file (:func:`~graphie.datasets.jmere_from_mnre`)."""
     return jmere_from_mnre(read_mnre(path))

@@ -242,12 +242,12 @@ class Collator:
         P, n = batch.word_mask.shape
         kept = batch.word_mask.sum(1).tolist()
         adj = torch.zeros(P, n, n, dtype=torch.bool)
+        arcs = {b: torch.as_tensor(batch.examples[b].graph.adjacency(), dtype=torch.bool) for b in set(owners)}
         for row, (b, where) in enumerate(zip(owners, positions)):
-            arcs = torch.as_tensor(batch.examples[b].graph.adjacency(), dtype=torch.bool)
             where = torch.tensor(where, dtype=torch.long)
             inside = where < kept[row]  # words of the post that truncation kept
             new = where[inside]
-            adj[row][new[:, None], new[None, :]] = arcs[: len(where), : len(where)][inside][:, inside]
+            adj[row][new[:, None], new[None, :]] = arcs[b][inside][:, inside]
         batch.text_adj = adj
         batch.scene = SceneBatch.collate([batch.scene_graphs[b] for b in owners], cfg.max_objects, cfg.scene_tags)
 
