@@ -1,4 +1,4 @@
-"""Component registries: detectors, taggers, encoders, alignments, heads, pair channels and context providers are chosen by name.
+"""Component registries: detectors, taggers, encoders, alignments, fusions, heads, pair channels and context providers are chosen by name.
 
     @alignments.register("my_alignment")
     class MyAlignment(nn.Module): ...
@@ -20,8 +20,10 @@ encoders: Registry = Registry("encoder", builtins=["graphie.models.encoder"])
 alignments: Registry = Registry("alignment", builtins=["graphie.alignment.base", "graphie.alignment.mega",
                                                       "graphie.alignment.eega", "graphie.alignment.routed"])
 heads: Registry = Registry("head", builtins=["graphie.models.heads"])
+#: Fusion components (:mod:`graphie.fusion`): word states meet the image representation.
+fusions: Registry = Registry("fusion", builtins=["graphie.fusion.base", "graphie.fusion.relevance"])
 pair_channels: Registry = Registry("pair channel", builtins=["graphie.models.pair_features"])
 #: Context providers (:mod:`graphie.context`), registered from the one list in ``graphie/context/__init__.py``.
 contexts: Registry = Registry("context provider")
 
-__all__ = ["Registry", "alignments", "contexts", "detectors", "encoders", "heads", "pair_channels", "taggers"]
+__all__ = ["Registry", "alignments", "contexts", "detectors", "encoders", "fusions", "heads", "pair_channels", "taggers"]

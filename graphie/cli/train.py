@@ -113,7 +113,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         add_image_context(posts, None)
     scene = args.scene
     if scene is None:
-        aligns = model.config.alignment != "none"
+        aligns = model.config.reads_scene
         scene = ("precomputed" if aligns and args.scene_graphs else "image" if aligns and args.images
                  else "caption" if aligns and args.captions else "none")
     scenes = scene_graphs_for(posts, scene, model.config.max_objects, args.images, args.scene_graphs)

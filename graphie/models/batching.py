@@ -6,7 +6,7 @@ Training and prediction both walk it; :func:`length_batches` groups examples for
 The image side plugs in through ``Example.scene_graph`` / ``Batch.scene_graphs``: one
 :class:`parsers.scene.SceneGraph` (or ``None``) per post, collated by
 :meth:`graphie.models.scene_encoder.SceneBatch.collate` into ``Batch.scene`` whenever the model
-config names an alignment other than ``"none"``.
+reads them (an alignment other than ``"none"``, or a fusion that reads objects: ``ModelConfig.reads_scene``).
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class Batch:
     bio_tags: Tensor | None = None  # [B, n] bio head targets
     bio_mask: Tensor | None = None  # [B, n] words whose tags are trained (see partial_mask)
     scene_graphs: list[SceneGraph | None] = field(default_factory=list)
-    scene: SceneBatch | None = None  # when an alignment is configured
+    scene: SceneBatch | None = None  # when the model reads scene graphs (ModelConfig.reads_scene)
     extra: dict[str, Tensor] = field(default_factory=dict)  # what a head from outside the package adds
 
     def to(self, device: torch.device | str) -> "Batch":
@@ -179,7 +179,7 @@ class Collator:
                       scene_graphs=[ex.scene_graph for ex in examples])
         if cfg.gnn_layers or cfg.alignment != "none" or cfg.uses_pairs:
             self._graph_tensors(batch, kept)
-        if cfg.alignment != "none":
+        if cfg.reads_scene:
             batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects, cfg.scene_tags)
         return batch, kept
 
@@ -231,7 +231,7 @@ class Collator:
                       scene_graphs=[ex.scene_graph for ex in examples])
         if with_targets:
             batch.pair_labels = torch.tensor(labels, dtype=torch.long)
-        if self.config.alignment != "none":
+        if self.config.reads_scene:
             self._marked_scene(batch, owners, positions)
         return batch
 

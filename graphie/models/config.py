@@ -126,6 +126,12 @@ class ModelConfig(StrictConfig):
     max_objects: int = Field(10, ge=1)
     scene_tags: int = Field(2, ge=0)  # ImageNet tags (p >= 0.3) added to each object's phrase; 0: labels only
     graph_loss_weight: float = Field(0.6, ge=0.0)  # EEGA's lambda
+    # A fusion component (a name in graphie.registry.fusions, graphie.fusion) where the word states
+    # meet the post's image representation: the scene graph's objects and/or the context segment's
+    # sub-words (fusion_sources). Its options (auxiliary loss weights included) in fusion_options.
+    fusion: str = "none"
+    fusion_options: dict[str, Any] = Field(default_factory=dict)
+    fusion_sources: list[Literal["objects", "context"]] = Field(default_factory=lambda: ["objects", "context"])
     entity_types: list[str] = Field(default_factory=list)
     relation_labels: list[str] = Field(default_factory=list)
     none_label: str = "None"
@@ -133,10 +139,13 @@ class ModelConfig(StrictConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelConfig":
-        from ..registry import heads
+        from ..registry import fusions, heads
 
         checks = [
             (self.head in heads, f"head {self.head!r} is not registered; known: {', '.join(heads.names())}"),
+            (self.fusion in fusions, f"fusion {self.fusion!r} is not registered; known: {', '.join(fusions.names())}"),
+            (len(set(self.fusion_sources)) == len(self.fusion_sources) and (self.fusion == "none" or self.fusion_sources),
+             "fusion_sources names no source or one twice: use [\"objects\"], [\"context\"] or both"),
             (self.head != "marker" or self.task == "mnre", "head 'marker' labels given pairs: task must be 'mnre'"),
             (self.head != "marker" or self.gnn_layers == 0,
              "head 'marker' reads the marked sequence: set gnn_layers 0"),
@@ -168,3 +177,8 @@ class ModelConfig(StrictConfig):
         """Whether the word-pair features and grid run: the grid head, or the relation channel of a
         joint ``bio`` model."""
         return self.head == "grid" or (self.head == "bio" and self.task == "jmere")
+
+    @property
+    def reads_scene(self) -> bool:
+        """Whether the model encodes the posts' scene graphs: an alignment, or a fusion that reads objects."""
+        return self.alignment != "none" or (self.fusion != "none" and "objects" in self.fusion_sources)

@@ -34,6 +34,8 @@ class ModelOutput:
     emissions: Tensor | None = None  # [B, n, 2T + 1] (bio head)
     alignment: Tensor | None = None  # [B, n, m] token-object weights
     graph_loss: Tensor | None = None
+    fusion_loss: Tensor | None = None  # the fusion's auxiliary loss (weighted by its options), part of ``loss``
+    fusion: dict[str, Tensor] | None = None  # the fusion's per-post diagnostics [B], e.g. {"gate": ...}
 
 
 def _entity(graph: TextGraph, s: int, e: int, t: str, score: float = 1.0) -> Entity:

@@ -139,6 +139,12 @@ class EncodedBatch:
         """``[B]`` bool: rows with a context segment (sub-words of segment 1)."""
         return (self.token_type_ids == 1).any(1)
 
+    @property
+    def context_mask(self) -> Tensor:
+        """``[B, L]`` bool: the context segment's sub-words, its closing ``[SEP]`` left out."""
+        context = self.token_type_ids == 1
+        return context & context.roll(-1, 1)
+
     def to(self, device: torch.device | str) -> "EncodedBatch":
         moved = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in self.__dict__.items()}
         return EncodedBatch(**moved)
@@ -316,7 +322,16 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, batch: EncodedBatch) -> Tensor:
         """Word states ``[B, n, d]`` (zeros at padded and truncated words)."""
-        states = self._states(batch)  # [B, L, d]
+        return self.pool(self._states(batch), batch)
+
+    def read(self, batch: EncodedBatch) -> tuple[Tensor, Tensor]:
+        """Word states ``[B, n, d]`` and the sub-word states ``[B, L, d]`` they were pooled from
+        (a fusion reads the context segment's, :attr:`EncodedBatch.context_mask`)."""
+        states = self._states(batch)
+        return self.pool(states, batch), states
+
+    def pool(self, states: Tensor, batch: EncodedBatch) -> Tensor:
+        """Sub-word states ``[B, L, d]`` to word states ``[B, n, d]`` by the encoder's pooling."""
         if self.pooling == "first":
             index = batch.first_index.unsqueeze(-1).expand(-1, -1, states.size(-1))
             words = states.gather(1, index)

@@ -1,5 +1,5 @@
 """GraphieModel: encoder -> dependency-graph attribute transformer -> (scene-graph alignment)
--> a head chosen by name (:mod:`graphie.models.heads`, which owns its targets, loss and
+-> (fusion with the image representation, :mod:`graphie.fusion`) -> a head chosen by name (:mod:`graphie.models.heads`, which owns its targets, loss and
 decoding): ``bio`` (token tags, optional CRF), ``grid`` (multi-channel pair features ->
 word-pair tagging), ``marker`` (typed entity markers, given pairs).
 
@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError, ModelLoadError
+from ..fusion.base import Fusion, ImageRepresentation, create_fusion
 from ..registry import alignments, heads
 from ..types import Extraction, Post
 from .attribute import AttributeTransformer
@@ -33,13 +34,34 @@ CONFIG_FILE, WEIGHTS_FILE, COOC_FILE, ENCODER_DIR = "config.json", "model.safete
 FORMAT_VERSION = 1
 
 
-def _create_alignment(config: ModelConfig, dim: int) -> tuple[nn.Module | None, nn.Module | None]:
-    """The configured alignment and scene encoder; ``(None, None)`` for ``"none"``: a text-only
-    model builds no scene encoder, so it neither stores its weights nor embeds scene labels per
-    batch (the registered ``none`` alignment is the pass-through for code that wants a module)."""
-    if config.alignment == "none":
-        return None, None
-    return alignments.create(config.alignment, dim=dim, **config.alignment_options), SceneEncoder(dim, **config.scene_options)
+def _create_image_side(config: ModelConfig, dim: int) -> tuple[nn.Module | None, nn.Module | None, Fusion | None]:
+    """The configured alignment, scene encoder and fusion; ``None`` for each the config leaves
+    out: a text-only model builds no scene encoder, so it neither stores its weights nor embeds
+    scene labels per batch (the registered ``none`` alignment and fusion are the pass-throughs for
+    code that wants a module). A fusion that reads objects needs the scene encoder too."""
+    alignment = (None if config.alignment == "none"
+                 else alignments.create(config.alignment, dim=dim, **config.alignment_options))
+    scene_encoder = SceneEncoder(dim, **config.scene_options) if config.reads_scene else None
+    fusion = None if config.fusion == "none" else create_fusion(config.fusion, dim, config.fusion_options)
+    return alignment, scene_encoder, fusion
+
+
+def span_tags(batch: Batch) -> Tensor | None:
+    """``[B, n]`` untyped entity-span tags of the batch's words (0 = O, 1 = B, 2 = I; −100 at
+    padding and in posts whose entities are not all annotated), what UMT's auxiliary span
+    detection learns; ``None`` for marker rows and ``mnre`` posts, whose entities are given."""
+    if batch.marker_index is not None or batch.pair_index is not None:
+        return None
+    mask = batch.word_mask
+    tags = torch.zeros(mask.shape, dtype=torch.long)
+    for b, ex in enumerate(batch.examples):
+        if not ex.entities_known:
+            tags[b] = -100
+            continue
+        for start, end, _ in ex.entities:
+            tags[b, start:end] = 2
+            tags[b, start] = 1
+    return tags.to(mask.device).masked_fill(~mask, -100)
 
 
 class GraphieModel(nn.Module):
@@ -59,7 +81,7 @@ class GraphieModel(nn.Module):
         self.cooccurrence = cooccurrence
         self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
                                               config.gnn_heads, config.dropout) if config.gnn_layers else None)
-        self.alignment, self.scene_encoder = _create_alignment(config, d)
+        self.alignment, self.scene_encoder, self.fusion = _create_image_side(config, d)
         # The only place the model learns which head it has. The head's parts are registered
         # here, under their own names, so weights keep the names saved models have (bio.*, grid.*).
         head = heads.create(config.head, config=config, dim=d)
@@ -120,28 +142,60 @@ class GraphieModel(nn.Module):
             warnings.filterwarnings("ignore", message=".*quantize_per_(tensor|channel)", category=UserWarning)
             self.encoder.model = quantize_dynamic(self.encoder.model, {nn.Linear}, dtype=torch.qint8)
 
-    def word_states(self, batch: Batch) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """Word states after encoder, marker, dependency GNN and alignment: ``[B, n, d]``."""
+    def word_states(self, batch: Batch) -> tuple[Tensor, ModelOutput]:
+        """Word states after encoder, marker, dependency GNN, alignment and fusion ``[B, n, d]``,
+        and what the image side adds to the output: a :class:`ModelOutput` with ``loss=None`` and
+        its ``alignment``, ``graph_loss``, ``fusion_loss`` and ``fusion`` diagnostics set when configured."""
         mask = batch.word_mask
-        h = self.encoder(batch.encoded)
+        side = ModelOutput(loss=None)
+        reads_context = self.fusion is not None and "context" in self.config.fusion_sources
+        h, sub_words = self.encoder.read(batch.encoded) if reads_context else (self.encoder(batch.encoded), None)
         if self.text_gnn is not None and batch.edge_index.numel():
             x = self.text_gnn(h[mask], batch.edge_index, batch.edge_type)  # nodes in row-major order
             h = h.masked_scatter(mask.unsqueeze(-1), x.to(h.dtype))
-        align = graph_loss = None
+        objects = None
+        if self.scene_encoder is not None:
+            objects = self.scene_encoder(batch.scene, self.encoder.embed_phrases)
         if self.alignment is not None:
-            objects, object_mask, object_adj = self.scene_encoder(batch.scene, self.encoder.embed_phrases)
-            out = self.alignment(h, mask, batch.text_adj, objects, object_mask, object_adj)
-            h, align, graph_loss = out.states, out.alignment, out.loss
-        return h, align, graph_loss
+            out = self.alignment(h, mask, batch.text_adj, *objects)
+            h, side.alignment, side.graph_loss = out.states, out.alignment, out.loss
+        if self.fusion is not None:
+            image = self.image_representation(batch, objects, sub_words)
+            spans = span_tags(batch) if self.fusion.reads_spans and self.training else None
+            out = self.fusion(h, mask, image, spans)
+            h, side.fusion_loss, side.fusion = out.states, out.loss, out.diagnostics
+        return h, side
+
+    def image_representation(self, batch: Batch, objects: tuple[Tensor, Tensor, Tensor] | None,
+                             sub_words: Tensor | None) -> ImageRepresentation:
+        """What the fusion reads as each row's image (:class:`~graphie.fusion.base.ImageRepresentation`):
+        the scene encoder's object states and/or the context segment's sub-word states, as
+        ``config.fusion_sources`` says; rows showing one post's image (or one image file) share a group."""
+        parts = {}
+        for source in self.config.fusion_sources:
+            if source == "objects":
+                parts["objects"] = objects[0], objects[1]
+            else:
+                parts["context"] = sub_words, batch.encoded.context_mask
+        examples = batch.examples
+        if batch.marker_index is not None:  # marker rows are pairs: each reads its post's image
+            examples = [examples[b] for b in batch.pair_index.tolist()]
+        keys: dict[object, int] = {}
+        group = [keys.setdefault(ex.post.image if ex.post.image else id(ex), len(keys)) for ex in examples]
+        return ImageRepresentation.join(parts, torch.tensor(group, device=batch.word_mask.device))
 
     def forward(self, batch: Batch) -> ModelOutput:
         """Head logits of a :class:`~graphie.models.batching.Batch`, the alignment matrix when
-        images are aligned, and the training loss when the batch carries targets."""
-        h, align, graph_loss = self.word_states(batch)
+        images are aligned, the fusion's diagnostics when one is configured, and the training
+        loss (the head's, plus the weighted graph loss and the fusion's loss) when the batch carries targets."""
+        h, side = self.word_states(batch)
         out = self.head(h, batch)
-        out.alignment, out.graph_loss = align, graph_loss
-        if out.loss is not None and graph_loss is not None:
-            out.loss = out.loss + self.config.graph_loss_weight * graph_loss
+        out.alignment, out.graph_loss = side.alignment, side.graph_loss
+        out.fusion_loss, out.fusion = side.fusion_loss, side.fusion
+        if out.loss is not None and side.graph_loss is not None:
+            out.loss = out.loss + self.config.graph_loss_weight * side.graph_loss
+        if out.loss is not None and side.fusion_loss is not None:
+            out.loss = out.loss + side.fusion_loss
         return out
 
     # ------------------------------------------------------------------ prediction

@@ -1,0 +1,21 @@
+"""Fusion components: where the word states meet the post's image representation.
+
+Components are chosen by name from :data:`graphie.registry.fusions` (the model config's
+``fusion``, options in ``fusion_options``): ``none`` (text only), ``relevance_gate`` (RpBERT's
+text–image relevance gate, trained with MAF's swapped-image negatives), ``umt`` (UMT's
+cross-modal transformers, visual gate and text-only span detection) and ``hybrid`` (MKGformer's
+text-prefixed image attention and token–unit similarity fed into a feed-forward layer). Each
+reads the same :class:`~graphie.fusion.base.ImageRepresentation`: scene-graph object states
+and/or the context segment's sub-word states::
+
+    fusion = fusions.create("relevance_gate", dim=384)
+    out = fusion(text, text_mask, image)   # states [B, n, d], loss, diagnostics {"gate": [B]}
+    loss = task_loss + out.loss            # already weighted by the component's options
+"""
+
+# importing the modules registers "none", "relevance_gate", "umt" and "hybrid"
+from .base import CrossAttention, Fusion, FusionOutput, ImageRepresentation, NoFusion, create_fusion
+from .relevance import RelevanceGate
+
+__all__ = ["CrossAttention", "Fusion", "FusionOutput", "ImageRepresentation", "NoFusion", "RelevanceGate",
+           "create_fusion"]
