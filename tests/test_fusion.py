@@ -16,7 +16,7 @@ from graphie.registry import fusions
 from graphie.types import Entity, Post, Relation
 from test_models_model import jmere_post, scene
 
-BUILTIN = ["relevance_gate"]
+BUILTIN = ["relevance_gate", "umt", "hybrid"]
 D = 16
 
 
@@ -33,6 +33,14 @@ def tensors(seed: int = 0):
     image = ImageRepresentation(units * mask[..., None], mask, torch.zeros(3, 5, dtype=torch.long),
                                 torch.tensor([0, 1, 2]))
     return text, text_mask, image
+
+
+def span_targets():
+    """Untyped span tags for :func:`tensors`' words: an entity at words 0-1 of each post, −100 at padding."""
+    spans = torch.zeros(3, 7, dtype=torch.long)
+    spans[:, 0], spans[:, 1] = 1, 2
+    spans[1, 5:] = -100
+    return spans
 
 
 @pytest.mark.parametrize("name", BUILTIN)
@@ -70,7 +78,7 @@ def test_gradients_reach_the_fusion_and_both_inputs(name):
     text, text_mask, image = tensors()
     text.requires_grad_(True)
     image.states.requires_grad_(True)
-    out = fusion(text, text_mask, image)
+    out = fusion(text, text_mask, image, span_targets() if fusion.reads_spans else None)
     (out.states[text_mask].pow(2).mean() + out.loss).backward()
     assert text.grad.abs().sum() > 0 and image.states.grad[0].abs().sum() > 0
     assert image.states.grad[~image.mask].abs().sum() == 0  # padded units get nothing
@@ -155,6 +163,45 @@ def test_a_closed_gate_gives_the_text_states_exactly():
     assert torch.equal(out.states, text) and out.diagnostics["gate"].abs().sum() == 0
 
 
+def test_umt_span_detection_reads_the_text_of_every_post():
+    """UMT's auxiliary loss is text-only: it is there in a batch without any image unit, and only
+    words with a known tag count."""
+    torch.manual_seed(0)
+    fusion = create_fusion("umt", D, {"heads": 2, "span_loss_weight": 0.5})
+    text, text_mask, image = tensors()
+    empty = ImageRepresentation(torch.zeros(3, 0, D), torch.zeros(3, 0, dtype=torch.bool), torch.zeros(3, 0, dtype=torch.long))
+    spans = span_targets()
+    out = fusion(text, text_mask, empty, spans)
+    assert torch.equal(out.states, text) and out.loss > 0
+    logits = fusion.spans(text[spans >= 0])
+    torch.testing.assert_close(out.loss, 0.5 * torch.nn.functional.cross_entropy(logits, spans[spans >= 0]))
+    assert fusion(text, text_mask, empty).loss == 0  # no tags (prediction): no loss
+    assert create_fusion("umt", D, {"heads": 2, "span_loss_weight": 0.0})(text, text_mask, empty, spans).loss == 0
+    gate = fusion.eval()(text, text_mask, image).diagnostics["gate"]
+    assert 0 < gate[0] < 1 and gate[2] == 0
+
+
+def test_hybrid_focus_lies_between_uniform_and_one_unit():
+    torch.manual_seed(0)
+    fusion = create_fusion("hybrid", D, {"heads": 2}).eval()
+    text, text_mask, image = tensors()
+    with torch.no_grad():
+        focus = fusion(text, text_mask, image).diagnostics["focus"]
+    assert 1 / 4 <= focus[0] <= 1 and 1 / 2 <= focus[1] <= 1 and focus[2] == 0
+
+
+def test_span_tags_mark_fully_annotated_posts_only():
+    from graphie.models.model import span_tags
+
+    model = GraphieModel(tiny_config("umt"))
+    posts, scenes = posts_with_and_without_image()
+    examples = make_examples(posts, parse_posts(posts), scenes)
+    examples[2].entities_known = False
+    tags = span_tags(model.collator()(examples))
+    assert tags[0].tolist() == [1, 0, 1, 0, 0, 1, 2]  # Obama, Michelle, White House
+    assert (tags[2] == -100).all()
+
+
 # ---------------------------------------------------------------- the model hook
 
 def tiny_config(fusion: str, **kw) -> ModelConfig:
@@ -186,6 +233,7 @@ def test_a_model_with_a_fusion_trains_reports_and_leaves_imageless_posts_alone(n
         losses.append(out.loss.item())
     assert losses[-1] < losses[0]
     assert out.fusion_loss is not None and set(out.fusion) == set(model.fusion.diagnostics)
+    assert (out.fusion_loss > 0) == (name in ("umt", "relevance_gate"))  # span detection; swapped images
     assert model.scene_encoder.geometry.weight.grad is not None  # the objects were read
     model.eval()
     with torch.no_grad():

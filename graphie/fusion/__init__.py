@@ -15,7 +15,9 @@ and/or the context segment's sub-word states::
 
 # importing the modules registers "none", "relevance_gate", "umt" and "hybrid"
 from .base import CrossAttention, Fusion, FusionOutput, ImageRepresentation, NoFusion, create_fusion
+from .hybrid import HybridFusion
 from .relevance import RelevanceGate
+from .umt import UMTFusion
 
-__all__ = ["CrossAttention", "Fusion", "FusionOutput", "ImageRepresentation", "NoFusion", "RelevanceGate",
-           "create_fusion"]
+__all__ = ["CrossAttention", "Fusion", "FusionOutput", "HybridFusion", "ImageRepresentation", "NoFusion",
+           "RelevanceGate", "UMTFusion", "create_fusion"]
