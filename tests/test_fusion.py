@@ -209,6 +209,19 @@ def tiny_config(fusion: str, **kw) -> ModelConfig:
                        max_length=48, pair_channels=["pos"], fusion=fusion, fusion_options={"heads": 2}, **kw)
 
 
+def train_steps(model: GraphieModel, batch, steps: int) -> tuple[list[float], object]:
+    """``steps`` AdamW steps on one batch: the losses, and the output of the last step."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(steps):
+        out = model(batch)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        losses.append(out.loss.item())
+    return losses, out
+
+
 def posts_with_and_without_image():
     """Post 0: a scene graph; post 1: a caption in its context, no scene graph; post 2: neither."""
     posts = [jmere_post(), jmere_post(), jmere_post()]
@@ -223,14 +236,7 @@ def test_a_model_with_a_fusion_trains_reports_and_leaves_imageless_posts_alone(n
     assert model.alignment is None and model.scene_encoder is not None and model.fusion is not None
     posts, scenes = posts_with_and_without_image()
     batch = model.collator()(make_examples(posts, parse_posts(posts), scenes))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(6):
-        out = model(batch)
-        optimizer.zero_grad()
-        out.loss.backward()
-        optimizer.step()
-        losses.append(out.loss.item())
+    losses, out = train_steps(model, batch, 6)
     assert losses[-1] < losses[0]
     assert out.fusion_loss is not None and set(out.fusion) == set(model.fusion.diagnostics)
     assert (out.fusion_loss > 0) == (name in ("umt", "relevance_gate"))  # span detection; swapped images
@@ -315,10 +321,7 @@ def test_a_fusion_registered_outside_the_package_trains(monkeypatch):
     posts, scenes = posts_with_and_without_image()
     batch = model.collator()(make_examples(posts, parse_posts(posts), scenes))
     before = model.fusion.proj.weight.detach().clone()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    out = model(batch)
-    out.loss.backward()
-    optimizer.step()
+    _, out = train_steps(model, batch, 1)
     assert not torch.equal(before, model.fusion.proj.weight)
     units = out.fusion["units"].tolist()
     assert units[0] == 3 and units[1] > 0 and units[2] == 0  # 3 objects; the caption's sub-words; nothing

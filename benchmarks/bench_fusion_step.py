@@ -1,0 +1,114 @@
+"""Training-step time of each fusion component against the text-only model on the same batches.
+
+One model per fusion (the config's model section with ``alignment`` "none" and ``fusion`` set;
+the text-only twin has ``fusion`` "none"), all built from one seed, each timed on the same
+batches, interleaved batch by batch (so a shared, noisy CPU slows all alike). A step counts
+collation (tokenising, the scene batch), forward, backward and the optimiser step.
+
+    python benchmarks/bench_fusion_step.py --config configs/mnre_caption_umt.json --batches 6 --threads 1
+
+``--sources`` sets the fusions' ``fusion_sources``; ``--reference`` adds a text-only-fusion model
+with that alignment (default ``routed``), whose scene encoder the fusions that read objects share.
+``--context`` also writes each post's caption into its context segment (as a model with
+``context: ["caption"]`` reads it), so the fusions read context sub-words besides the objects.
+Prints one JSON object: median seconds per step of each model and its ratio to the text-only one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from graphie.models import GraphieModel, ModelConfig  # noqa: E402
+from graphie.models.batching import length_batches, make_examples, parse_posts  # noqa: E402
+from graphie.training.trainer import add_image_context, labels_from, load_posts, scene_graphs_for, seed_everything  # noqa: E402
+
+FUSIONS = ("relevance_gate", "umt", "hybrid")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/mnre_caption_umt.json")
+    ap.add_argument("--fusions", nargs="+", default=list(FUSIONS))
+    ap.add_argument("--batches", type=int, default=6, help="batches timed (after one warm-up batch)")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--context", action="store_true", help="captions in the context segment too")
+    ap.add_argument("--sources", nargs="+", default=["objects", "context"], help="the models' fusion_sources")
+    ap.add_argument("--reference", default="routed",
+                    help="an alignment timed beside them (text-only fusion), for the cost of the scene encoder; '' for none")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    config = json.loads(Path(args.config).read_text())
+    batch_size = args.batch_size or config.get("training", {}).get("batch_size", 16)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    root = Path(args.config).resolve().parent.parent
+    posts = load_posts(config["data"], "train", root)[: batch_size * (args.batches + 1) * 4]
+    scenes = scene_graphs_for(posts, config["data"].get("scene", "none"), config["model"].get("max_objects", 10))
+    if args.context:
+        add_image_context(posts, None)
+    base = {**config["model"], "alignment": "none"}
+    labels = labels_from(posts, base.get("task", "jmere"), base.get("none_label", "None"))
+    graphs = parse_posts(posts)
+    examples = make_examples(posts, graphs, scenes, merge_pairs=base.get("task") == "mnre")
+    batches = list(length_batches(examples, batch_size, shuffle=True, seed=13))[: args.batches + 1]
+
+    variants = {"none": {"fusion": "none", "fusion_options": {}}}
+    variants.update({name: {"fusion": name, "fusion_sources": args.sources} for name in args.fusions})
+    if args.reference:
+        variants[f"alignment:{args.reference}"] = {"fusion": "none", "fusion_options": {}, "alignment": args.reference}
+    models, optimizers = {}, {}
+    for name, change in variants.items():
+        seed_everything(13)
+        cfg = ModelConfig.from_dict({**base, **change})
+        cfg.entity_types, cfg.relation_labels = labels
+        models[name] = GraphieModel(cfg).to(device).train()
+        optimizers[name] = torch.optim.AdamW(models[name].parameters(), lr=1e-5)
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def step(name: str, chunk) -> float:
+        model, optimizer = models[name], optimizers[name]
+        sync()
+        t = time.perf_counter()
+        out = model(model.collator()(chunk).to(device))
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        optimizer.step()
+        sync()
+        return time.perf_counter() - t
+
+    for name in models:  # warm-up
+        step(name, batches[0])
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for chunk in batches[1:]:
+        for name in models:
+            times[name].append(step(name, chunk))
+    text_only = statistics.median(times["none"])
+    result = {
+        "config": args.config,
+        "context": args.context,
+        "fusion_sources": args.sources,
+        "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "batch_size": batch_size,
+        "batches": len(batches) - 1,
+        "step_s": {name: round(statistics.median(t), 4) for name, t in times.items()},
+        "ratio_to_text_only": {name: round(statistics.median(t) / text_only, 3) for name, t in times.items() if name != "none"},
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
