@@ -9,7 +9,9 @@ Three parts, each left out when it has nothing to show:
   tail with an arrow at the tail and the label and score on top
   (``<g class="graphie-relation" data-head="0" data-tail="1" data-label="peer">``);
 - the image (inline, base64 JPEG, at most :data:`IMAGE_WIDTH` pixels wide) with a box per image
-  object aligned with an entity (``<g class="graphie-evidence">``), in the entity type's colour.
+  object aligned with an entity (``<g class="graphie-evidence">``), in the entity type's colour;
+- for a model with a relevance gate, how far it let the image in
+  (``<div class="graphie-relevance" data-value="0.8312">``, the extraction's ``image_relevance``).
 
 Everything taken from the post or the model (text, types, labels) is escaped: a post holding
 ``Obama</b>`` or a ``<script>`` shows it as text. Styles are inline, so the view survives
@@ -51,6 +53,10 @@ def extraction_html(result: "Extraction", image: Any = None, *, page: bool = Fal
         parts.append(_relations_svg(result))
     if image is not None:
         parts.append(_image_html(result, image))
+    if result.image_relevance is not None:
+        value = float(result.image_relevance)
+        parts.append(f'<div class="graphie-relevance" data-value="{value:.4f}" style="font-size: 0.85em; '
+                     f'color: #555">image relevance {value:.2f}</div>')
     body = (f'<div class="graphie" style="font-family: {FONT}; line-height: 2.4; max-width: 100%">'
             + "".join(parts) + "</div>")
     if not page:

@@ -70,6 +70,8 @@ def merge(windows: Windows, results: Sequence[Extraction]) -> Extraction:
     neighbouring window, so it is dropped; of entities of different windows that overlap, the
     best-scoring one is kept. Relations are found within windows and kept when both ends
     survive (a dropped duplicate stands for its kept twin), one per entity pair, best score.
+    ``image_relevance`` is the windows' largest (the image was let in for some part of the
+    text; each window read the same image), ``None`` when the model has no relevance gate.
     """
     if len(results) == 1 and windows.spans == [(0, len(windows.graph))]:
         result = results[0]
@@ -111,9 +113,11 @@ def merge(windows: Windows, results: Sequence[Extraction]) -> Extraction:
     order = {id(e): i for i, e in enumerate(entities)}
     relations = sorted(best.values(), key=lambda r: (order[id(r.head)], order[id(r.tail)]))
     first = results[0]
+    gates = [r.image_relevance for r in results if r.image_relevance is not None]
     return Extraction(text=windows.graph.text, tokens=list(windows.graph.tokens), entities=entities,
                       relations=relations, text_graph=windows.graph, scene_graph=first.scene_graph, id=first.id,
-                      windows=len(windows.spans), truncated=windows.truncated)
+                      windows=len(windows.spans), truncated=windows.truncated,
+                      image_relevance=max(gates) if gates else None)
 
 
 # --- language ----------------------------------------------------------------------------

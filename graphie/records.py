@@ -91,6 +91,9 @@ RECORD_FIELDS = (
     RecordField("truncated", "boolean", "some text was not read (only a single word longer than the whole budget)"),
     RecordField("warnings", ArrayOf("string"),
                 "e.g. text that is not English, which the shipped models were not trained on"),
+    RecordField("image_relevance", "number",
+                "how far the model's relevance gate let the image in, 0 to 1, 4 decimals (0: no image or "
+                "context; the largest over a long post's windows); null for a model without a gate", nullable=True),
     RecordField("error", ERROR_FIELDS, "why the input could not be processed; null when it was", nullable=True),
 )
 

@@ -201,6 +201,10 @@ class Extraction:
     merged; ``truncated`` is True when some of the text was nevertheless never read (a single
     word longer than the whole budget). ``warnings`` says when the result deserves less trust
     (text that is not English, which the shipped models were not trained on).
+    ``image_relevance`` is how far a model with a relevance gate (fusion ``relevance_gate``,
+    :mod:`graphie.fusion`) let the post's image in, in [0, 1]: 0 for a post without image or
+    context, the largest over the rows that read the post (windows of a long post, the marker
+    head's pairs); ``None`` for a model without a gate.
     """
 
     text: str
@@ -213,6 +217,7 @@ class Extraction:
     windows: int = 1
     truncated: bool = False
     warnings: list[str] = field(default_factory=list)
+    image_relevance: float | None = None
 
     def __repr__(self) -> str:
         shown = ", ".join(map(repr, self.entities[:4])) + (", …" if len(self.entities) > 4 else "")
@@ -220,6 +225,7 @@ class Extraction:
                 f"entities=[{shown}], relations={len(self.relations)}"
                 + (f", windows={self.windows}" if self.windows != 1 else "")
                 + (", truncated=True" if self.truncated else "")
+                + (f", image_relevance={self.image_relevance:.2f}" if self.image_relevance is not None else "")
                 + (f", warnings={self.warnings!r}" if self.warnings else "") + ")")
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,6 +240,8 @@ class Extraction:
         }
         if self.warnings:
             d["warnings"] = list(self.warnings)
+        if self.image_relevance is not None:
+            d["image_relevance"] = round(float(self.image_relevance), 6)
         if self.id is not None:
             d["id"] = self.id
         if self.text_graph is not None:
@@ -270,6 +278,7 @@ class Extraction:
             windows=d.get("windows", 1),
             truncated=d.get("truncated", False),
             warnings=list(d.get("warnings", [])),
+            image_relevance=d.get("image_relevance"),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -295,6 +304,7 @@ class Extraction:
             "windows": self.windows,
             "truncated": self.truncated,
             "warnings": list(self.warnings),
+            "image_relevance": None if self.image_relevance is None else round(float(self.image_relevance), 4),
             "error": None,
         }
 

@@ -141,11 +141,14 @@ class Fusion(nn.Module):
     Subclasses implement :meth:`fuse` for a batch in which at least one post has image units; the
     base class then restores the exact text states of the posts that have none and sets their
     diagnostics to 0. :meth:`text_loss` (e.g. UMT's text-only span detection) runs on every batch.
-    A subclass names its per-post diagnostics in ``diagnostics`` and sets ``reads_spans`` when it
-    wants the untyped entity-span tags of the batch (``spans`` of :meth:`forward`).
+    A subclass names its per-post diagnostics in ``diagnostics``, names in ``relevance`` the one
+    that is a probability that the post's image is let in (a relevance gate: the model reports it
+    as the ``image_relevance`` of each post's :class:`~graphie.types.Extraction`), and sets
+    ``reads_spans`` when it wants the untyped entity-span tags of the batch (``spans`` of :meth:`forward`).
     """
 
     diagnostics: tuple[str, ...] = ()
+    relevance: str | None = None
     reads_spans: bool = False
 
     def __init__(self, dim: int):

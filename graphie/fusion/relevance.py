@@ -45,7 +45,8 @@ class RelevanceGate(Fusion):
     :math:`U_b = \{u_{bj}\}` are post :math:`b`'s image units (scene-graph objects, context
     sub-words), :math:`\pi(b)` the next post of the batch showing another image
     (:func:`swapped_images`); the mean runs over the posts that have one. :math:`r_b` is reported
-    as the diagnostic ``gate``. A closed gate (:math:`r_b = 0`) gives the text states exactly.
+    as the diagnostic ``gate``, and the model's result gives it as the post's ``image_relevance``.
+    A closed gate (:math:`r_b = 0`) gives the text states exactly.
 
     Args:
         dim (int): width of word states and image units.
@@ -77,6 +78,7 @@ class RelevanceGate(Fusion):
     """
 
     diagnostics = ("gate",)
+    relevance = "gate"
 
     def __init__(self, dim: int, heads: int = 4, hidden: int = 128, loss_weight: float = 1.0,
                  closed_below: float = 0.0, dropout: float = 0.1):

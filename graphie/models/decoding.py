@@ -36,6 +36,20 @@ class ModelOutput:
     graph_loss: Tensor | None = None
     fusion_loss: Tensor | None = None  # the fusion's auxiliary loss (weighted by its options), part of ``loss``
     fusion: dict[str, Tensor] | None = None  # the fusion's per-post diagnostics [B], e.g. {"gate": ...}
+    image_relevance: Tensor | None = None  # [B] the diagnostic the fusion names as its relevance (Fusion.relevance)
+
+
+def post_maxima(values: Tensor | None, batch: Batch) -> list[float | None]:
+    """Each post's largest value of ``values`` (one per batch row) over the rows that read it:
+    the row itself, or the marker head's pair rows of the post (``batch.pair_index``); ``None``
+    for every post without ``values``, and for a post that no row reads."""
+    B = len(batch.examples)
+    if values is None:
+        return [None] * B
+    values = values.detach().float()
+    rows = batch.pair_index if batch.marker_index is not None else torch.arange(B)
+    best = values.new_full((B,), float("-inf")).scatter_reduce(0, rows.to(values.device), values, "amax")
+    return [None if v == float("-inf") else v for v in best.tolist()]
 
 
 def _entity(graph: TextGraph, s: int, e: int, t: str, score: float = 1.0) -> Entity:
@@ -52,13 +66,15 @@ def decode(config: ModelConfig, batch: Batch, out: ModelOutput, threshold: float
     from the entity cells of the grid whose probability reaches ``threshold``; relations from the
     relation cells (scores below ``relation_threshold`` dropped), or, for task ``mnre``, one label
     per given pair from ``out.pair_logits``. Entities get their image evidence when the model
-    aligned an image (:func:`attach_evidence`).
+    aligned an image (:func:`attach_evidence`), and the post its ``image_relevance`` when the
+    model's fusion has a relevance gate (:func:`post_maxima` of ``out.image_relevance``).
     """
     cfg = config
     kept = batch.word_mask.sum(1).tolist()
     ent_probs = torch.sigmoid(out.entity_logits.float()) if out.entity_logits is not None else None
     rel_probs = torch.softmax(out.relation_logits.float(), -1) if out.relation_logits is not None else None
     pair_probs = torch.softmax(out.pair_logits.float(), -1).cpu() if out.pair_logits is not None else None
+    relevance = post_maxima(out.image_relevance, batch)
     results, p = [], 0
     for b, ex in enumerate(batch.examples):
         post, graph = ex.post, ex.graph
@@ -89,7 +105,8 @@ def decode(config: ModelConfig, batch: Batch, out: ModelOutput, threshold: float
         if out.alignment is not None and entities and batch.marker_index is None:
             attach_evidence(entities, out.alignment[b], ex.scene_graph)
         results.append(Extraction(text=graph.text, tokens=list(graph.tokens), entities=entities,
-                                  relations=relations, text_graph=graph, scene_graph=ex.scene_graph, id=post.id))
+                                  relations=relations, text_graph=graph, scene_graph=ex.scene_graph, id=post.id,
+                                  image_relevance=relevance[b]))
     return results
 
 

@@ -145,7 +145,8 @@ class GraphieModel(nn.Module):
     def word_states(self, batch: Batch) -> tuple[Tensor, ModelOutput]:
         """Word states after encoder, marker, dependency GNN, alignment and fusion ``[B, n, d]``,
         and what the image side adds to the output: a :class:`ModelOutput` with ``loss=None`` and
-        its ``alignment``, ``graph_loss``, ``fusion_loss`` and ``fusion`` diagnostics set when configured."""
+        its ``alignment``, ``graph_loss``, ``fusion_loss`` and ``fusion`` diagnostics (and
+        ``image_relevance``, when the fusion has a relevance gate) set when configured."""
         mask = batch.word_mask
         side = ModelOutput(loss=None)
         reads_context = self.fusion is not None and "context" in self.config.fusion_sources
@@ -164,6 +165,8 @@ class GraphieModel(nn.Module):
             spans = span_tags(batch) if self.fusion.reads_spans and self.training else None
             out = self.fusion(h, mask, image, spans)
             h, side.fusion_loss, side.fusion = out.states, out.loss, out.diagnostics
+            if self.fusion.relevance is not None:
+                side.image_relevance = out.diagnostics[self.fusion.relevance]
         return h, side
 
     def image_representation(self, batch: Batch, objects: tuple[Tensor, Tensor, Tensor] | None,
@@ -191,7 +194,7 @@ class GraphieModel(nn.Module):
         h, side = self.word_states(batch)
         out = self.head(h, batch)
         out.alignment, out.graph_loss = side.alignment, side.graph_loss
-        out.fusion_loss, out.fusion = side.fusion_loss, side.fusion
+        out.fusion_loss, out.fusion, out.image_relevance = side.fusion_loss, side.fusion, side.image_relevance
         if out.loss is not None and side.graph_loss is not None:
             out.loss = out.loss + self.config.graph_loss_weight * side.graph_loss
         if out.loss is not None and side.fusion_loss is not None:
