@@ -32,7 +32,7 @@ from graphie.models import GraphieModel, ModelConfig  # noqa: E402
 from graphie.models.batching import length_batches, make_examples, parse_posts  # noqa: E402
 from graphie.training.trainer import add_image_context, labels_from, load_posts, scene_graphs_for, seed_everything  # noqa: E402
 
-FUSIONS = ("relevance_gate", "umt", "hybrid")
+FUSIONS = ("relevance_gate", "umt", "hybrid", "experts")
 
 
 def main() -> None:

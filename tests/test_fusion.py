@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from graphie.errors import InvalidInputError, UnknownComponentError
-from graphie.fusion.base import Fusion, FusionOutput, ImageRepresentation, create_fusion, key_padding
+from graphie.fusion.base import SOURCES, Fusion, FusionOutput, ImageRepresentation, create_fusion, key_padding, mean_units
 from graphie.fusion.relevance import swapped_images
 from graphie.models import GraphieModel, ModelConfig
 from graphie.models.batching import make_examples, parse_posts
@@ -16,12 +16,13 @@ from graphie.registry import fusions
 from graphie.types import Entity, Post, Relation
 from test_models_model import jmere_post, scene
 
-BUILTIN = ["relevance_gate", "umt", "hybrid"]
+BUILTIN = ["relevance_gate", "umt", "hybrid", "experts"]
 D = 16
 
 
 def tensors(seed: int = 0):
-    """Three posts: post 0 with 4 image units, post 1 with 2 (and padded words), post 2 with none."""
+    """Three posts: post 0 with 4 image units (2 objects, 2 context sub-words), post 1 with 2
+    objects (and padded words), post 2 with none."""
     g = torch.Generator().manual_seed(seed)
     text = torch.randn(3, 7, D, generator=g)
     text_mask = torch.ones(3, 7, dtype=torch.bool)
@@ -30,8 +31,9 @@ def tensors(seed: int = 0):
     mask = torch.zeros(3, 5, dtype=torch.bool)
     mask[0, :4] = True
     mask[1, :2] = True
-    image = ImageRepresentation(units * mask[..., None], mask, torch.zeros(3, 5, dtype=torch.long),
-                                torch.tensor([0, 1, 2]))
+    source = torch.zeros(3, 5, dtype=torch.long)
+    source[0, 2:4] = SOURCES.index("context")
+    image = ImageRepresentation(units * mask[..., None], mask, source, torch.tensor([0, 1, 2]))
     return text, text_mask, image
 
 
@@ -190,6 +192,83 @@ def test_hybrid_focus_lies_between_uniform_and_one_unit():
     assert 1 / 4 <= focus[0] <= 1 and 1 / 2 <= focus[1] <= 1 and focus[2] == 0
 
 
+def test_expert_weights_mix_the_sources_a_post_has():
+    torch.manual_seed(0)
+    fusion = create_fusion("experts", D, {"heads": 2}).eval()
+    assert fusion.diagnostics == ("weight_objects", "weight_context")
+    text, text_mask, image = tensors()
+    with torch.no_grad():
+        weights = fusion(text, text_mask, image).diagnostics
+    objects, context = weights["weight_objects"], weights["weight_context"]
+    torch.testing.assert_close(objects[0] + context[0], torch.tensor(1.0))
+    assert 0 < context[0] < 1  # both sources: a soft mixture
+    assert objects[1] == 1 and context[1] == 0  # objects only: that expert whole
+    assert objects[2] == 0 and context[2] == 0  # nothing: no weight
+
+
+def test_a_missing_source_is_read_as_if_it_were_never_there():
+    """Post 0 without its context units gives exactly what an image of its objects alone gives."""
+    torch.manual_seed(0)
+    fusion = create_fusion("experts", D, {"heads": 2}).eval()
+    text, text_mask, image = tensors()
+    mask = image.mask.clone()
+    mask[0, 2:4] = False
+    without = ImageRepresentation(image.states * mask[..., None], mask, image.source, image.group)
+    objects_only = ImageRepresentation(image.states[:, :2], image.mask[:, :2], image.source[:, :2], image.group)
+    with torch.no_grad():
+        a, b = fusion(text, text_mask, without), fusion(text, text_mask, objects_only)
+    assert a.diagnostics["weight_context"][0] == 0 and a.diagnostics["weight_objects"][0] == 1
+    torch.testing.assert_close(a.states, b.states, rtol=0, atol=1e-6)
+
+
+def test_experts_follow_the_models_sources():
+    fusion = create_fusion("experts", D, {"heads": 2}, sources=["context"])
+    assert list(fusion.experts) == ["context"] and fusion.diagnostics == ("weight_context",)
+    text, text_mask, image = tensors()
+    with pytest.raises(InvalidInputError, match=r"image units of \['objects'\] but experts only for \['context'\]"):
+        fusion(text, text_mask, image)
+    with pytest.raises(InvalidInputError, match="not a fusion option"):
+        create_fusion("experts", D, {"sources": ["context"]})
+    with pytest.raises(InvalidInputError, match="sources must be distinct"):
+        create_fusion("experts", D, {}, sources=["pixels"])
+    model = GraphieModel(tiny_config("experts", fusion_sources=["context"]))
+    assert model.fusion.sources == ["context"] and model.scene_encoder is None
+    assert create_fusion("umt", D, {"heads": 2}, sources=["context"]) is not None  # takes no sources: not given
+
+
+def test_the_expert_gate_learns_which_source_informs():
+    """Targets that are the mean of a post's objects, and context units that are noise: a few steps
+    of a regression on the fused states move the gate's weight onto the objects' expert."""
+    torch.manual_seed(0)
+    fusion = create_fusion("experts", D, {"heads": 2, "dropout": 0.0})
+    optimizer = torch.optim.Adam(fusion.parameters(), lr=1e-2)
+    B = 8
+    source = torch.tensor([0, 0, 0, 1, 1, 1]).repeat(B, 1)
+
+    def data():
+        units = torch.randn(B, 6, D)
+        return (torch.randn(B, 5, D), torch.ones(B, 5, dtype=torch.bool),
+                ImageRepresentation(units, torch.ones(B, 6, dtype=torch.bool), source), units[:, :3].mean(1))
+
+    def weights():
+        fusion.eval()
+        with torch.no_grad():
+            text, text_mask, image, _ = data()
+            w = fusion(text, text_mask, image).diagnostics["weight_objects"].mean()
+        fusion.train()
+        return w
+
+    before = weights()
+    for _ in range(90):
+        text, text_mask, image, target = data()
+        out = fusion(text, text_mask, image)
+        loss = (out.states - text - target[:, None]).pow(2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert weights() > max(0.65, before + 0.2)  # from about a half
+
+
 def test_span_tags_mark_fully_annotated_posts_only():
     from graphie.models.model import span_tags
 
@@ -325,6 +404,26 @@ def test_a_fusion_registered_outside_the_package_trains(monkeypatch):
     assert not torch.equal(before, model.fusion.proj.weight)
     units = out.fusion["units"].tolist()
     assert units[0] == 3 and units[1] > 0 and units[2] == 0  # 3 objects; the caption's sub-words; nothing
+
+
+def test_a_fusion_registered_outside_the_package_gets_the_models_sources(monkeypatch):
+    monkeypatch.setattr(fusions, "_factories", dict(fusions._factories))  # registration undone after
+
+    @fusions.register("per_source")
+    class PerSource(Fusion):
+        """Each word adds a projection of the mean unit of each source: one layer a source."""
+
+        def __init__(self, dim: int, sources=SOURCES, heads: int = 1):
+            super().__init__(dim)
+            self.proj = torch.nn.ModuleDict({s: torch.nn.Linear(dim, dim) for s in sources})
+
+        def fuse(self, text, text_mask, image):
+            added = sum(layer(mean_units(image.states, image.mask & (image.source == SOURCES.index(s))))
+                        for s, layer in self.proj.items())
+            return FusionOutput(text + added[:, None], text.new_zeros(()))
+
+    model = GraphieModel(tiny_config("per_source", fusion_sources=["context"]))
+    assert list(model.fusion.proj) == ["context"]
 
 
 @pytest.mark.parametrize("name", BUILTIN)

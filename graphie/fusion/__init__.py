@@ -3,9 +3,10 @@
 Components are chosen by name from :data:`graphie.registry.fusions` (the model config's
 ``fusion``, options in ``fusion_options``): ``none`` (text only), ``relevance_gate`` (RpBERT's
 text–image relevance gate, trained with MAF's swapped-image negatives), ``umt`` (UMT's
-cross-modal transformers, visual gate and text-only span detection) and ``hybrid`` (MKGformer's
-text-prefixed image attention and token–unit similarity fed into a feed-forward layer). Each
-reads the same :class:`~graphie.fusion.base.ImageRepresentation`: scene-graph object states
+cross-modal transformers, visual gate and text-only span detection), ``hybrid`` (MKGformer's
+text-prefixed image attention and token–unit similarity fed into a feed-forward layer) and
+``experts`` (each image source an expert, mixed per post by a gate on the text: VisualPT-MoE,
+MoRe's mixture of experts). Each reads the same :class:`~graphie.fusion.base.ImageRepresentation`: scene-graph object states
 and/or the context segment's sub-word states::
 
     fusion = fusions.create("relevance_gate", dim=384)
@@ -13,11 +14,12 @@ and/or the context segment's sub-word states::
     loss = task_loss + out.loss            # already weighted by the component's options
 """
 
-# importing the modules registers "none", "relevance_gate", "umt" and "hybrid"
+# importing the modules registers "none", "relevance_gate", "umt", "hybrid" and "experts"
 from .base import CrossAttention, Fusion, FusionOutput, ImageRepresentation, NoFusion, create_fusion
+from .experts import ExpertMixture
 from .hybrid import HybridFusion
 from .relevance import RelevanceGate
 from .umt import UMTFusion
 
-__all__ = ["CrossAttention", "Fusion", "FusionOutput", "HybridFusion", "ImageRepresentation", "NoFusion",
-           "RelevanceGate", "UMTFusion", "create_fusion"]
+__all__ = ["CrossAttention", "ExpertMixture", "Fusion", "FusionOutput", "HybridFusion", "ImageRepresentation",
+           "NoFusion", "RelevanceGate", "UMTFusion", "create_fusion"]

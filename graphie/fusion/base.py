@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -209,19 +209,28 @@ class NoFusion(Fusion):
         return FusionOutput(text, text.new_zeros((), dtype=torch.float32))
 
 
-def create_fusion(name: str, dim: int, options: dict[str, Any]) -> Fusion:
-    """The fusion ``name`` from :data:`graphie.registry.fusions`, built with ``options``.
+def create_fusion(name: str, dim: int, options: dict[str, Any], sources: Sequence[str] | None = None) -> Fusion:
+    """The fusion ``name`` from :data:`graphie.registry.fusions`, built with ``options``; a
+    component whose constructor takes ``sources`` (one part per source, as ``experts``) gets the
+    model's ``sources`` (its config's ``fusion_sources``) there.
 
     Raises:
         UnknownComponentError: no fusion of that name.
-        InvalidInputError: an option the component does not take (one line naming it).
+        InvalidInputError: an option the component does not take, or ``sources`` among the
+            options (one line naming it).
     """
     factory = fusions.get(name)
+    if "sources" in options:
+        raise InvalidInputError(f"fusion {name!r}: 'sources' is not a fusion option; the model config's "
+                                "fusion_sources names them")
+    kwargs = dict(options)
+    if sources is not None and "sources" in inspect.signature(factory).parameters:
+        kwargs["sources"] = list(sources)
     try:
-        inspect.signature(factory).bind(dim=dim, **options)
+        inspect.signature(factory).bind(dim=dim, **kwargs)
     except TypeError as exc:
         raise InvalidInputError(f"fusion {name!r}: bad fusion_options ({exc})") from None
-    return factory(dim=dim, **options)
+    return factory(dim=dim, **kwargs)
 
 
 def _check(text: Tensor, text_mask: Tensor, image: ImageRepresentation, spans: Tensor | None) -> None:

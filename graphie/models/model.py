@@ -42,7 +42,8 @@ def _create_image_side(config: ModelConfig, dim: int) -> tuple[nn.Module | None,
     alignment = (None if config.alignment == "none"
                  else alignments.create(config.alignment, dim=dim, **config.alignment_options))
     scene_encoder = SceneEncoder(dim, **config.scene_options) if config.reads_scene else None
-    fusion = None if config.fusion == "none" else create_fusion(config.fusion, dim, config.fusion_options)
+    fusion = (None if config.fusion == "none"
+              else create_fusion(config.fusion, dim, config.fusion_options, config.fusion_sources))
     return alignment, scene_encoder, fusion
 
 
