@@ -19,7 +19,7 @@ from parsers.registry import Registry, detectors, taggers
 encoders: Registry = Registry("encoder", builtins=["graphie.models.encoder"])
 alignments: Registry = Registry("alignment", builtins=["graphie.alignment.base", "graphie.alignment.mega",
                                                       "graphie.alignment.eega", "graphie.alignment.routed"])
-heads: Registry = Registry("head", builtins=["graphie.models.heads"])
+heads: Registry = Registry("head", builtins=["graphie.models.heads", "graphie.models.queries"])
 #: Fusion components (:mod:`graphie.fusion`): word states meet the image representation.
 fusions: Registry = Registry("fusion", builtins=["graphie.fusion.base", "graphie.fusion.relevance",
                                                 "graphie.fusion.umt", "graphie.fusion.hybrid",

@@ -165,14 +165,16 @@ class Collator:
         <graphie.models.heads.Head.collate>`), with its targets when ``with_targets``."""
         return self.head.collate(self, examples, with_targets)
 
-    def words(self, examples: Sequence[Example]) -> tuple[Batch, list[int]]:
+    def words(self, examples: Sequence[Example], reserve: int = 0) -> tuple[Batch, list[int]]:
         """The words of ``examples`` encoded, with the graph tensors and scene batch the model
-        config asks for; and the number of words kept (not truncated) in each post."""
+        config asks for; and the number of words kept (not truncated) in each post. ``reserve``:
+        sub-words kept free for the context segment (:meth:`TransformerEncoder.encode
+        <graphie.models.encoder.TransformerEncoder.encode>`)."""
         cfg = self.config
         words = [ex.words for ex in examples]
         contexts = [ex.post.context for ex in examples]
         known = [ex.pieces for ex in examples]
-        encoded = self.encoder.encode(words, contexts, None if None in known else known)
+        encoded = self.encoder.encode(words, contexts, None if None in known else known, reserve=reserve)
         mask = encoded.word_mask
         kept = mask.sum(1).tolist()
         batch = Batch(examples=list(examples), encoded=encoded, word_mask=mask,

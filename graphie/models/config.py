@@ -94,6 +94,7 @@ class ModelConfig(StrictConfig):
 
     task: Literal["jmere", "mnre", "ner"] = "jmere"
     head: str = "grid"  # a name in graphie.registry.heads: "grid", "bio", "marker" or one registered by the user
+    head_options: dict[str, Any] = Field(default_factory=dict)  # what the head takes (Head.options), e.g. queries' questions
     crf: bool = False  # bio head: a linear-chain CRF over the BIO tags
     encoder: str = "minilm"  # "minilm" (packaged), "mpnet-base" (graphie[base]) or a local folder
     lora_rank: int = Field(0, ge=0)  # > 0: train low-rank adapters instead of the encoder's weights (peft)

@@ -6,7 +6,7 @@ supporting image objects, read off the alignment matrix).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
@@ -37,6 +37,7 @@ class ModelOutput:
     fusion_loss: Tensor | None = None  # the fusion's auxiliary loss (weighted by its options), part of ``loss``
     fusion: dict[str, Tensor] | None = None  # the fusion's per-post diagnostics [B], e.g. {"gate": ...}
     image_relevance: Tensor | None = None  # [B] the diagnostic the fusion names as its relevance (Fusion.relevance)
+    extra: dict[str, Tensor] = field(default_factory=dict)  # what a head's own logits are (e.g. queries: start, end, match)
 
 
 def post_maxima(values: Tensor | None, batch: Batch) -> list[float | None]:

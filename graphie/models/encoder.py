@@ -226,10 +226,12 @@ class TransformerEncoder(nn.Module):
         return self.max_length - 2
 
     def encode(self, words: Sequence[Sequence[str]], contexts: Sequence[str | None] | None = None,
-               pieces: Sequence[Sequence[Sequence[int]]] | None = None) -> EncodedBatch:
+               pieces: Sequence[Sequence[Sequence[int]]] | None = None, reserve: int = 0) -> EncodedBatch:
         """Tokenise pre-split posts (and optional context strings) into one padded batch.
         ``pieces``: each word's sub-word ids when already known (:meth:`word_pieces` of
-        ``words``), so that a post is tokenised once."""
+        ``words``), so that a post is tokenised once. ``reserve``: sub-words of the budget kept
+        free for the second segment (a head's question, ``queries``): a post is cut at
+        :attr:`post_budget` less ``reserve``."""
         tok = self.tokenizer
         cls_id, sep_id, pad_id = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
         if cls_id is None or sep_id is None:
@@ -242,7 +244,9 @@ class TransformerEncoder(nn.Module):
                 raise InvalidInputError(f"post {b} of the batch has no words")
         if pieces is not None and (len(pieces) != len(words) or any(len(p) != len(w) for p, w in zip(pieces, words))):
             raise InvalidInputError("encode: pieces must give each word of each post its sub-word ids")
-        budget = self.post_budget
+        budget = self.post_budget - reserve
+        if budget < 1:
+            raise InvalidInputError(f"encode: reserve={reserve} leaves no room for the post in max_length={self.max_length}")
         for b, (post_pieces, context) in enumerate(zip(self.word_pieces(words) if pieces is None else pieces, contexts)):
             ids, owner, first = [cls_id], [-1], []
             for w, word_ids in enumerate(post_pieces):

@@ -9,7 +9,9 @@
 
 :class:`~graphie.models.model.GraphieModel` calls ``heads.create(config.head, config=config,
 dim=d)`` once and otherwise knows nothing of which head it has. A new head subclasses
-:class:`Head` and registers itself; the built-ins are ``bio``, ``grid`` and ``marker``::
+:class:`Head` and registers itself; the built-ins are ``bio``, ``grid`` and ``marker`` here and
+``queries`` (entity types asked as questions, :mod:`graphie.models.queries`). A head's options
+come from the model config's ``head_options`` (the keys it names in :attr:`Head.options`)::
 
     @heads.register("my_head")
     class MyHead(Head):
@@ -24,7 +26,7 @@ were before heads were components, so saved models load unchanged.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, ClassVar, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +39,7 @@ from .batching import Batch, Collator, Example, partial_mask
 from .bio import BIOTagger, spans_to_bio
 from .config import ModelConfig
 from .decoding import ModelOutput, decode
+from .encoder import TransformerEncoder
 from .grid import GridHead, encode_entities, encode_relations, entity_cell_mask, entity_loss, relation_loss
 from .marker import MarkerHead
 from .pair_features import MultiChannelPairFeatures, PairInputs
@@ -46,16 +49,33 @@ class Head(nn.Module):
     """A head: its parts, targets, loss and decoding (see the module docstring).
 
     Args:
-        config (ModelConfig): the model's configuration (labels, sizes, task).
+        config (ModelConfig): the model's configuration (labels, sizes, task); its
+            ``head_options`` may only hold keys the head names in :attr:`options`.
         dim (int): width of the word states.
+
+    Raises:
+        InvalidInputError: a ``head_options`` key the head does not take.
     """
+
+    #: The ``head_options`` keys this head takes, with their defaults (none by default).
+    options: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, config: ModelConfig, dim: int):
         super().__init__()
+        unknown = sorted(set(config.head_options) - set(self.options))
+        if unknown:
+            raise InvalidInputError(f"head {config.head!r} takes no head_options {', '.join(map(repr, unknown))}; "
+                                    f"it takes: {', '.join(self.options) or 'none'}")
         self.config = config
         weight = torch.ones(len(config.relation_labels) + 1)
         weight[0] = config.none_weight
         self.class_weight = weight  # relation classes' loss weights (a plain tensor: moved to the logits' device)
+
+    def reserved(self, encoder: TransformerEncoder) -> int:
+        """Sub-words each row keeps free after the post for a second segment the head writes
+        itself (the ``queries`` head's question); the post's budget shrinks by as many
+        (:attr:`GraphieModel.post_budget <graphie.models.model.GraphieModel.post_budget>`). None by default."""
+        return 0
 
     def check(self, posts: Sequence[Post]) -> None:
         """Raise :class:`~graphie.errors.InvalidInputError` for posts this head cannot read: by

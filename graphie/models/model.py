@@ -1,7 +1,8 @@
 """GraphieModel: encoder -> dependency-graph attribute transformer -> (scene-graph alignment)
 -> (fusion with the image representation, :mod:`graphie.fusion`) -> a head chosen by name (:mod:`graphie.models.heads`, which owns its targets, loss and
 decoding): ``bio`` (token tags, optional CRF), ``grid`` (multi-channel pair features ->
-word-pair tagging), ``marker`` (typed entity markers, given pairs).
+word-pair tagging), ``marker`` (typed entity markers, given pairs), ``queries`` (entity types asked
+as questions, one row per type).
 
 A saved model is a folder: ``config.json`` (the :class:`ModelConfig` and the encoder
 reference), ``model.safetensors`` (all weights), ``cooccurrence.json`` when the PMI channel is
@@ -106,8 +107,10 @@ class GraphieModel(nn.Module):
     @property
     def post_budget(self) -> int:
         """Sub-words of a post the encoder reads at once (``[CLS]`` and ``[SEP]`` excluded): a
-        longer post is read in windows (:func:`graphie.pipeline.split`)."""
-        return self.encoder.post_budget
+        longer post is read in windows (:func:`graphie.pipeline.split`); less what the head keeps
+        free after the post (:meth:`Head.reserved <graphie.models.heads.Head.reserved>`: the
+        ``queries`` head's questions)."""
+        return self.encoder.post_budget - self.head.reserved(self.encoder)
 
     def word_pieces(self, words: Sequence[Sequence[str]]) -> list[list[list[int]]]:
         """Sub-word ids of each word of each post by the encoder's tokenizer, as the model reads
