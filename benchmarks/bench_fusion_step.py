@@ -11,6 +11,13 @@ collation (tokenising, the scene batch), forward, backward and the optimiser ste
 with that alignment (default ``routed``), whose scene encoder the fusions that read objects share.
 ``--context`` also writes each post's caption into its context segment (as a model with
 ``context: ["caption"]`` reads it), so the fusions read context sub-words besides the objects.
+``--scene-options`` takes one JSON object per variant of the scene encoder, merged over the
+config's ``scene_options``: every model that reads objects is timed once per variant in the same
+run (the first keeps the model's name, the others are named ``name {"phrase_grad": false}``):
+
+    python benchmarks/bench_fusion_step.py --config configs/mnre_caption_umt.json --batches 6 --threads 1 \
+        --fusions relevance_gate umt --scene-options '{}' '{"phrase_grad": false}'
+
 Prints one JSON object: median seconds per step of each model and its ratio to the text-only one.
 """
 
@@ -46,7 +53,15 @@ def main() -> None:
     ap.add_argument("--sources", nargs="+", default=["objects", "context"], help="the models' fusion_sources")
     ap.add_argument("--reference", default="routed",
                     help="an alignment timed beside them (text-only fusion), for the cost of the scene encoder; '' for none")
+    ap.add_argument("--scene-options", nargs="+", default=["{}"], metavar="JSON",
+                    help="scene_options merged over the config's, one object per variant of the models that read objects")
     args = ap.parse_args()
+    try:
+        scene_variants = [json.loads(text) for text in args.scene_options]
+    except json.JSONDecodeError as exc:
+        ap.error(f"--scene-options: not JSON ({exc})")
+    if not all(isinstance(v, dict) for v in scene_variants):
+        ap.error("--scene-options: each variant must be a JSON object")
     torch.set_num_threads(args.threads)
     config = json.loads(Path(args.config).read_text())
     batch_size = args.batch_size or config.get("training", {}).get("batch_size", 16)
@@ -66,10 +81,16 @@ def main() -> None:
     variants.update({name: {"fusion": name, "fusion_sources": args.sources} for name in args.fusions})
     if args.reference:
         variants[f"alignment:{args.reference}"] = {"fusion": "none", "fusion_options": {}, "alignment": args.reference}
-    models, optimizers = {}, {}
+    configs = {}
     for name, change in variants.items():
-        seed_everything(13)
         cfg = ModelConfig.from_dict({**base, **change})
+        for k, options in enumerate(scene_variants if cfg.reads_scene else [{}]):
+            label = name if k == 0 else f"{name} {json.dumps(options)}"
+            configs[label] = ModelConfig.from_dict({**base, **change,
+                                                    "scene_options": {**base.get("scene_options", {}), **options}})
+    models, optimizers = {}, {}
+    for name, cfg in configs.items():
+        seed_everything(13)
         cfg.entity_types, cfg.relation_labels = labels
         models[name] = GraphieModel(cfg).to(device).train()
         optimizers[name] = torch.optim.AdamW(models[name].parameters(), lr=1e-5)
@@ -100,6 +121,7 @@ def main() -> None:
         "config": args.config,
         "context": args.context,
         "fusion_sources": args.sources,
+        "scene_options": scene_variants,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "batch_size": batch_size,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import InvalidInputError
 
@@ -123,6 +123,8 @@ class ModelConfig(StrictConfig):
     entity_pos_weight: float = Field(1.0, gt=0.0)  # grid head: loss weight of positive entity cells
     alignment: str = "none"
     alignment_options: dict[str, Any] = Field(default_factory=dict)
+    # keywords of graphie.models.scene_encoder.SceneEncoder: num_layers, heads, edge_dim, dropout,
+    # feature_dim, phrase_grad (false: object phrases embedded without gradient into the encoder)
     scene_options: dict[str, Any] = Field(default_factory=dict)
     max_objects: int = Field(10, ge=1)
     scene_tags: int = Field(2, ge=0)  # ImageNet tags (p >= 0.3) added to each object's phrase; 0: labels only
@@ -137,6 +139,31 @@ class ModelConfig(StrictConfig):
     relation_labels: list[str] = Field(default_factory=list)
     none_label: str = "None"
     relation_threshold: float = Field(0.0, ge=0.0, le=1.0)  # decoding default: least score a relation needs
+
+    @field_validator("scene_options")
+    @classmethod
+    def _scene_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Each key a keyword of :class:`~graphie.models.scene_encoder.SceneEncoder`, each value of
+        its default's type (``phrase_grad``: true or false)."""
+        import inspect
+
+        from .scene_encoder import SceneEncoder
+
+        defaults = {name: p.default for name, p in inspect.signature(SceneEncoder).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+        for key, value in options.items():
+            if key not in defaults:
+                raise ValueError(f"unknown scene option {key!r}; known: {', '.join(defaults)}")
+            kind = type(defaults[key])
+            if kind is bool:
+                ok, want = isinstance(value, bool), "true or false"
+            elif kind is int:
+                ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+            else:
+                ok, want = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+            if not ok:
+                raise ValueError(f"scene option {key!r} must be {want}, got {value!r}")
+        return options
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModelConfig":

@@ -139,12 +139,43 @@ def geometry(boxes: Tensor, has_box: Tensor) -> Tensor:
 
 
 class SceneEncoder(nn.Module):
-    """``v_i = AttrTransformer(LN(E_text(phrase_i) + W_g geom_i + W_f feat_i))`` over the predicate graph."""
+    r"""Scene-graph objects to states in the text encoder's space.
+
+    .. math::
+        v_i = \mathrm{AttrTransformer}\big(\mathrm{LN}(E_{text}(\mathrm{phrase}_i) + W_g\, \mathrm{geom}_i
+              + W_f\, \mathrm{feat}_i)\big)
+
+    over the predicate graph. :math:`E_{text}` is the text encoder itself (the model passes its
+    :meth:`~graphie.models.encoder.TransformerEncoder.embed_phrases`), so each distinct phrase of
+    a batch costs an encoder pass: with gradient, the most costly part of a model that reads
+    objects (benchmarks/RESULTS_fusion.md).
+
+    Args:
+        dim (int): width of the text encoder's states and of the object states.
+        feature_dim (int, default 1280): size of the detector's region features.
+        num_layers (int, default 1): attribute-transformer layers over the object graph.
+        heads (int, default 4): attention heads of those layers.
+        edge_dim (int, default 100): width of the predicate embeddings.
+        dropout (float, default 0.1): dropout of those layers.
+        phrase_grad (bool, default True): ``False`` embeds the phrases under ``torch.no_grad()``:
+            the encoder's weights still embed them (in the encoder's current mode, dropout
+            included in training), but no gradient flows from the object states into the encoder;
+            the geometry, feature, norm and graph layers on top still train. A training step no
+            longer back-propagates through the phrases' encoder pass.
+
+    Shapes:
+        - **batch:** a :class:`SceneBatch` of ``B`` graphs, ``m`` objects at most
+        - **output:** objects :math:`(B, m, d)` (zeros at padding), object_mask :math:`(B, m)`,
+          object_adj :math:`(B, m, m)`
+    """
 
     def __init__(self, dim: int, feature_dim: int = 1280, num_layers: int = 1, heads: int = 4,
-                 edge_dim: int = 100, dropout: float = 0.1):
+                 edge_dim: int = 100, dropout: float = 0.1, phrase_grad: bool = True):
         super().__init__()
+        if not isinstance(phrase_grad, bool):
+            raise InvalidInputError(f"phrase_grad must be true or false, got {phrase_grad!r}")
         self.dim, self.feature_dim = dim, feature_dim
+        self.phrase_grad = phrase_grad
         self.geometry = nn.Linear(GEOMETRY_DIM, dim)
         self.feature = nn.Linear(feature_dim, dim)
         self.norm = nn.LayerNorm(dim)
@@ -164,7 +195,8 @@ class SceneEncoder(nn.Module):
         # embed each distinct phrase once ("image", "person" recur in every graph)
         flat = [p for graph in batch.phrases for p in graph]
         unique = sorted(set(flat))
-        table = embed_text(unique)
+        with torch.set_grad_enabled(self.phrase_grad and torch.is_grad_enabled()):
+            table = embed_text(unique)
         if table.dim() != 2 or table.shape != (len(unique), self.dim):
             raise InvalidInputError(f"embed_text must return [{len(unique)}, {self.dim}], got {tuple(table.shape)}")
         where = {p: i for i, p in enumerate(unique)}
