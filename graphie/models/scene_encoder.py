@@ -152,12 +152,12 @@ class SceneEncoder(nn.Module):
 
     Args:
         dim (int): width of the text encoder's states and of the object states.
-        feature_dim (int, default 1280): size of the detector's region features.
-        num_layers (int, default 1): attribute-transformer layers over the object graph.
-        heads (int, default 4): attention heads of those layers.
-        edge_dim (int, default 100): width of the predicate embeddings.
-        dropout (float, default 0.1): dropout of those layers.
-        phrase_grad (bool, default True): ``False`` embeds the phrases under ``torch.no_grad()``:
+        feature_dim (int): default 1280; size of the detector's region features.
+        num_layers (int): default 1; attribute-transformer layers over the object graph.
+        heads (int): default 4; attention heads of those layers.
+        edge_dim (int): default 100; width of the predicate embeddings.
+        dropout (float): default 0.1; dropout of those layers.
+        phrase_grad (bool): default True; ``False`` embeds the phrases under ``torch.no_grad()``:
             the encoder's weights still embed them (in the encoder's current mode, dropout
             included in training), but no gradient flows from the object states into the encoder;
             the geometry, feature, norm and graph layers on top still train. A training step no
