@@ -28,7 +28,6 @@ import json
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -37,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphie.models import GraphieModel, ModelConfig  # noqa: E402
 from graphie.models.batching import length_batches, make_examples, parse_posts  # noqa: E402
+from step_timing import time_steps  # noqa: E402
 from graphie.training.trainer import add_image_context, labels_from, load_posts, scene_graphs_for, seed_everything  # noqa: E402
 
 FUSIONS = ("relevance_gate", "umt", "hybrid", "experts")
@@ -88,34 +88,12 @@ def main() -> None:
             label = name if k == 0 else f"{name} {json.dumps(options)}"
             configs[label] = ModelConfig.from_dict({**base, **change,
                                                     "scene_options": {**base.get("scene_options", {}), **options}})
-    models, optimizers = {}, {}
+    models = {}
     for name, cfg in configs.items():
         seed_everything(13)
         cfg.entity_types, cfg.relation_labels = labels
         models[name] = GraphieModel(cfg).to(device).train()
-        optimizers[name] = torch.optim.AdamW(models[name].parameters(), lr=1e-5)
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    def step(name: str, chunk) -> float:
-        model, optimizer = models[name], optimizers[name]
-        sync()
-        t = time.perf_counter()
-        out = model(model.collator()(chunk).to(device))
-        optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        optimizer.step()
-        sync()
-        return time.perf_counter() - t
-
-    for name in models:  # warm-up
-        step(name, batches[0])
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for chunk in batches[1:]:
-        for name in models:
-            times[name].append(step(name, chunk))
+    times, _ = time_steps(models, batches, device)
     text_only = statistics.median(times["none"])
     result = {
         "config": args.config,

@@ -20,7 +20,6 @@ import json
 import platform
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -29,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphie.models import GraphieModel, ModelConfig  # noqa: E402
 from graphie.models.batching import length_batches, make_examples, parse_posts  # noqa: E402
+from step_timing import time_steps  # noqa: E402
 from graphie.training.trainer import labels_from, load_posts, seed_everything  # noqa: E402
 
 
@@ -51,40 +51,14 @@ def main() -> None:
     examples = make_examples(posts, parse_posts(posts))
     batches = list(length_batches(examples, batch_size, shuffle=True, seed=13))[: args.batches + 1]
 
-    models, optimizers = {}, {}
+    models = {}
     for spec in ["bio", *[h for h in args.heads if h != "bio"]]:
         head, _, options = spec.partition(":")
         seed_everything(13)
         cfg = ModelConfig.from_dict({**base, "head": head, "head_options": json.loads(options) if options else {}})
         cfg.entity_types, cfg.relation_labels = labels
         models[spec] = GraphieModel(cfg).to(device).train()
-        optimizers[spec] = torch.optim.AdamW(models[spec].parameters(), lr=1e-5)
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    sizes: dict[str, list[tuple[int, int]]] = {name: [] for name in models}
-
-    def step(name: str, chunk) -> float:
-        model, optimizer = models[name], optimizers[name]
-        sync()
-        t = time.perf_counter()
-        batch = model.collator()(chunk).to(device)
-        out = model(batch)
-        optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
-        optimizer.step()
-        sync()
-        sizes[name].append((batch.encoded.input_ids.size(0), int(batch.encoded.attention_mask.sum())))
-        return time.perf_counter() - t
-
-    for name in models:  # warm-up
-        step(name, batches[0])
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for chunk in batches[1:]:
-        for name in models:
-            times[name].append(step(name, chunk))
+    times, sizes = time_steps(models, batches, device)
     text_only = statistics.median(times["bio"])
     result = {
         "config": args.config,
@@ -96,8 +70,8 @@ def main() -> None:
         "batches": len(batches) - 1,
         "step_s": {name: round(statistics.median(t), 4) for name, t in times.items()},
         "ratio_to_bio": {name: round(statistics.median(t) / text_only, 3) for name, t in times.items() if name != "bio"},
-        "rows_per_batch": {name: statistics.median(r for r, _ in s[1:]) for name, s in sizes.items()},
-        "sub_words_per_batch": {name: statistics.median(w for _, w in s[1:]) for name, s in sizes.items()},
+        "rows_per_batch": {name: statistics.median(r for r, _ in s) for name, s in sizes.items()},
+        "sub_words_per_batch": {name: statistics.median(w for _, w in s) for name, s in sizes.items()},
     }
     print(json.dumps(result, indent=2))
 
