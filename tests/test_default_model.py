@@ -67,3 +67,31 @@ def test_relation_threshold_drops_weak_relations_only(default):
     assert len(strict.relations) < len(loose.relations)
     with pytest.raises(graphie.InvalidInputError):
         graphie.load("default", relation_threshold=1.5)
+
+
+# A Twitter-2017 validation post (id O_3328) and PGIM's LLM note of it
+# (``../shared/data/pgim2017/valid.txt``): the example of the model card and the quickstart.
+FRANCO = "Lucy Liu and Snoop Dogg join James Franco's Future World..."
+FRANCO_NOTES = ("Named entities:1. Lucy Liu (person/actress)2. Snoop Dogg (person/musician)3. James Franco "
+                "(person/actor/director)4. Future World (title of a movie)Reasoning:The sentence mentions Lucy Liu "
+                "and Snoop Dogg, who are both famous individuals in the entertainment industry. James Franco is "
+                "mentioned as the creator or director of the movie \"Future World\" which is likely the movie being "
+                "referred to. The image does not seem to be related to the sentence as it only shows a man sitting "
+                "with his hands on his head and does not provide any context or clues.")
+
+
+def spans(result):
+    return sorted((e.text, e.type) for e in result.entities)
+
+
+def test_default_model_reads_notes_through_its_context_adapter(default):
+    """The shipped default reads LLM notes (its context adapter), and only notes: a caption alone
+    does not reach it (captions cost about 1 F1 on JMERE, benchmarks/RESULTS_context.md)."""
+    assert default.model.config.context == ["notes"] and default.model.config.context_adapter > 0
+    people = [("James Franco", "PER"), ("Lucy Liu", "PER"), ("Snoop Dogg", "PER")]
+    alone = default.extract(FRANCO)
+    assert spans(alone) == sorted(people + [("World", "MISC")])
+    assert spans(default.extract(FRANCO, context=FRANCO_NOTES)) == sorted(people + [("Future World", "MISC")])  # gold
+    captioned = default.extract(FRANCO, caption="a man sitting with his hands on his head")
+    assert spans(captioned) == spans(alone)
+    assert [round(e.score, 6) for e in captioned.entities] == [round(e.score, 6) for e in alone.entities]

@@ -3,10 +3,13 @@
     graphie train configs/default.json --output runs/default
     python benchmarks/sweep_relation_threshold.py runs/default      # pick the threshold on validation
     python tools/ship_default_model.py runs/default graphie/pretrained/default --relation-threshold T
+    python tools/ship_default_model.py runs/default_adapter graphie/pretrained/default --context notes
 
 Writes config.json, model.safetensors (only the weights that differ from the packaged encoder,
 in float16) and cooccurrence.json, plus training.json: the training summary (config, best
-epoch, validation figures) for the model card. Then checks that the shipped copy predicts as
+epoch, validation figures) for the model card; for a run trained on a saved model
+(``training.init_from``, e.g. a context adapter on the shipped default), that model's own summary
+is kept in it under ``init_from``. Then checks that the shipped copy predicts as
 the trained model does on the validation posts it was selected on.
 """
 
@@ -28,6 +31,9 @@ def main() -> int:
     ap.add_argument("--check-posts", type=int, default=200, help="validation posts to compare (0: skip)")
     ap.add_argument("--relation-threshold", type=float,
                     help="decoding default to store, chosen on validation (benchmarks/sweep_relation_threshold.py)")
+    ap.add_argument("--context", nargs="*", choices=["caption", "notes"],
+                    help="what the shipped model reads in its context segment, when it should read less than it "
+                         "learnt (e.g. notes but not captions, where captions were measured to cost F1)")
     args = ap.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -38,13 +44,21 @@ def main() -> int:
     model = GraphieModel.from_pretrained(args.trained)
     if args.relation_threshold is not None:
         model.config.relation_threshold = args.relation_threshold
+    if args.context is not None:
+        if not set(args.context) <= set(model.config.context):
+            raise SystemExit(f"--context {args.context}: the model learnt to read {model.config.context} only")
+        model.config.context = list(args.context)
+    summary = json.loads((args.trained / "metrics.json").read_text(encoding="utf-8"))
+    record = {k: summary[k] for k in ("best_epoch", "dev", "history", "config", "train_posts", "dev_posts")}
+    base = summary["config"].get("training", {}).get("init_from")
+    if base:  # an adapter trained on a saved model: keep that model's own summary beside its own
+        folder = Path(base) if Path(base).is_dir() else ROOT / "graphie" / "pretrained" / base
+        if (folder / "training.json").is_file():
+            record["init_from"] = json.loads((folder / "training.json").read_text(encoding="utf-8"))
     if args.target.exists():
         shutil.rmtree(args.target)
     model.save_pretrained(args.target, compact=True)
-    summary = json.loads((args.trained / "metrics.json").read_text(encoding="utf-8"))
-    (args.target / "training.json").write_text(json.dumps(
-        {k: summary[k] for k in ("best_epoch", "dev", "history", "config", "train_posts", "dev_posts")},
-        indent=2), encoding="utf-8")
+    (args.target / "training.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     size = sum(f.stat().st_size for f in args.target.iterdir()) / 2**20
     print(f"wrote {args.target} ({size:.1f} MiB)")
 
