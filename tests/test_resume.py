@@ -78,6 +78,14 @@ def test_a_killed_run_resumes_to_the_same_weights_and_metrics(tiny_config, capsy
     err = capsys.readouterr().err.strip()
     assert "another config" in err and "training.seed" in err and len(err.splitlines()) == 1
 
+    # A checkpoint written before graphie had an option (here the fusion's) resumes after the
+    # upgrade: the option takes its default, which is what the run computed with.
+    state_file = resumed / CHECKPOINT_DIR / "state.json"
+    state = json.loads(state_file.read_text())
+    for name in ("fusion", "fusion_options", "fusion_sources"):
+        del state["config"]["model"][name]
+    state_file.write_text(json.dumps(state))
+
     assert main(["train", str(config), "--output", str(resumed), "--resume", "--no-progress"]) == 0
     assert "resumed from" in (resumed / "train.log").read_text()
     assert not (resumed / CHECKPOINT_DIR).exists()

@@ -409,6 +409,17 @@ def resume_key(run: RunConfig) -> dict[str, Any]:
     return key
 
 
+def _as_current(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's resume key read by this version's config: options added to graphie since
+    the checkpoint was written take their defaults (which the run computed with), so a run
+    resumes after an upgrade that only added options; a key this version no longer reads is
+    compared as it was (and reported as a change)."""
+    try:
+        return resume_key(RunConfig.from_dict(saved))
+    except (InvalidInputError, ValueError, TypeError):
+        return saved
+
+
 def find_checkpoint(output: str | os.PathLike) -> Path | None:
     """The complete checkpoint of the run in ``output``, or ``None``. ``state.json`` is written
     last, so a folder without it is incomplete; a crash between the two renames of
@@ -601,7 +612,7 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
             saved = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise InvalidInputError(f"{checkpoint}: unreadable checkpoint ({exc})") from None
-        changed = _config_changes(saved.get("config", {}), key)
+        changed = _config_changes(_as_current(saved.get("config", {})), key)
         if changed:
             raise InvalidInputError(f"{output}: the checkpoint was written with another config "
                                     f"(changed: {', '.join(changed[:5])}); resume with the same config and overrides")
