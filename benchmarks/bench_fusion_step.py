@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphie.models import GraphieModel, ModelConfig  # noqa: E402
 from graphie.models.batching import length_batches, make_examples, parse_posts  # noqa: E402
-from step_timing import time_steps  # noqa: E402
-from graphie.training.trainer import add_image_context, labels_from, load_posts, scene_graphs_for, seed_everything  # noqa: E402
+from step_timing import time_steps, training_posts  # noqa: E402
+from graphie.training.trainer import add_image_context, labels_from, scene_graphs_for, seed_everything  # noqa: E402
 
 FUSIONS = ("relevance_gate", "umt", "hybrid", "experts")
 
@@ -63,11 +63,7 @@ def main() -> None:
     if not all(isinstance(v, dict) for v in scene_variants):
         ap.error("--scene-options: each variant must be a JSON object")
     torch.set_num_threads(args.threads)
-    config = json.loads(Path(args.config).read_text())
-    batch_size = args.batch_size or config.get("training", {}).get("batch_size", 16)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    root = Path(args.config).resolve().parent.parent
-    posts = load_posts(config["data"], "train", root)[: batch_size * (args.batches + 1) * 4]
+    config, batch_size, device, posts = training_posts(args.config, args.batch_size, args.batches)
     scenes = scene_graphs_for(posts, config["data"].get("scene", "none"), config["model"].get("max_objects", 10))
     if args.context:
         add_image_context(posts, None)

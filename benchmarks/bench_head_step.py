@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graphie.models import GraphieModel, ModelConfig  # noqa: E402
 from graphie.models.batching import length_batches, make_examples, parse_posts  # noqa: E402
-from step_timing import time_steps  # noqa: E402
-from graphie.training.trainer import labels_from, load_posts, seed_everything  # noqa: E402
+from step_timing import time_steps, training_posts  # noqa: E402
+from graphie.training.trainer import labels_from, seed_everything  # noqa: E402
 
 
 def main() -> None:
@@ -41,11 +41,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    config = json.loads(Path(args.config).read_text())
-    batch_size = args.batch_size or config.get("training", {}).get("batch_size", 16)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    root = Path(args.config).resolve().parent.parent
-    posts = load_posts(config["data"], "train", root)[: batch_size * (args.batches + 1) * 4]
+    config, batch_size, device, posts = training_posts(args.config, args.batch_size, args.batches)
     base = {**config["model"], "task": "ner", "crf": False, "head_options": {}}
     labels = labels_from(posts, "ner", base.get("none_label", "None"))
     examples = make_examples(posts, parse_posts(posts))

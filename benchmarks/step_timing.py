@@ -8,9 +8,25 @@ forward, backward and an AdamW step, timed with the device synchronised.
 from __future__ import annotations
 
 import time
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+
+
+def training_posts(config_path: str, batch_size: int | None, batches: int) -> tuple[dict[str, Any], int, torch.device, list]:
+    """The config (a dict), the batch size (``batch_size``, or the config's), the device (the first
+    GPU when torch sees one) and enough training posts of the config's data for ``batches`` batches
+    plus the warm-up one (four times over, so that length batching has posts to choose from)."""
+    from graphie.training.trainer import load_posts
+
+    config = json.loads(Path(config_path).read_text())
+    batch_size = batch_size or config.get("training", {}).get("batch_size", 16)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    root = Path(config_path).resolve().parent.parent
+    posts = load_posts(config["data"], "train", root)[: batch_size * (batches + 1) * 4]
+    return config, batch_size, device, posts
 
 
 def time_steps(models: dict[str, Any], batches: Sequence[Sequence[Any]], device: torch.device,

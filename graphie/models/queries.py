@@ -113,21 +113,23 @@ class QuerySpans(nn.Module):
         self.match_end = nn.Linear(dim, match_dim, bias=False)
         self.match_out = nn.Linear(match_dim, 1)
 
+    def ends(self, n: int, device: torch.device) -> Tensor:
+        """``[n, L]`` long: the last word ``i + k`` of span ``(i, i + k)``, clamped to the last word
+        (cells past it are outside :meth:`band`)."""
+        return (torch.arange(n, device=device)[:, None] + torch.arange(self.span, device=device)).clamp(max=n - 1)
+
     def band(self, word_mask: Tensor) -> Tensor:
         """``[R, n, L]`` bool: span ``(i, i + k)`` lies within the real words."""
         n = word_mask.size(1)
-        ends = torch.arange(n, device=word_mask.device)[:, None] + torch.arange(self.span, device=word_mask.device)
-        inside = ends < n
-        end_real = word_mask[:, ends.clamp(max=n - 1)]  # [R, n, L]
+        inside = (torch.arange(n, device=word_mask.device)[:, None] + torch.arange(self.span, device=word_mask.device)) < n
+        end_real = word_mask[:, self.ends(n, word_mask.device)]  # [R, n, L]
         return word_mask.unsqueeze(-1) & end_real & inside
 
     def forward(self, h: Tensor, word_mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(start [R, n], end [R, n], match [R, n, L])`` logits; cells outside :meth:`band` are meaningless."""
         h = self.dropout(h)
         start, end = self.boundary(h).unbind(-1)
-        n = h.size(1)
-        ends = (torch.arange(n, device=h.device)[:, None] + torch.arange(self.span, device=h.device)).clamp(max=n - 1)
-        pair = self.match_start(h).unsqueeze(2) + self.match_end(h)[:, ends]  # [R, n, L, match_dim]
+        pair = self.match_start(h).unsqueeze(2) + self.match_end(h)[:, self.ends(h.size(1), h.device)]  # [R, n, L, match_dim]
         match = self.match_out(self.dropout(F.gelu(pair))).squeeze(-1)
         return start, end, match
 
@@ -276,9 +278,7 @@ class QueryHead(Head):
         start, end, match = start.float(), end.float(), match.float()
         loss = (F.binary_cross_entropy_with_logits(start[known], x["start"][known])
                 + F.binary_cross_entropy_with_logits(end[known], x["end"][known]))
-        n = known.size(1)
-        ends = (torch.arange(n, device=known.device)[:, None]
-                + torch.arange(self.queries.span, device=known.device)).clamp(max=n - 1)
+        ends = self.queries.ends(known.size(1), known.device)
         starts_ok = ((x["start"] > 0) | (start.detach() > 0)) & known
         ends_ok = ((x["end"] > 0) | (end.detach() > 0)) & known
         candidates = band & starts_ok.unsqueeze(-1) & ends_ok[:, ends]
@@ -294,10 +294,7 @@ class QueryHead(Head):
         x = out.extra
         p_start, p_end = torch.sigmoid(x["start"].float()), torch.sigmoid(x["end"].float())
         p_match = torch.sigmoid(x["match"].float())
-        n = p_start.size(1)
-        ends = (torch.arange(n, device=p_start.device)[:, None]
-                + torch.arange(self.queries.span, device=p_start.device)).clamp(max=n - 1)
-        p_end_at = p_end[:, ends]  # [R, n, L]
+        p_end_at = p_end[:, self.queries.ends(p_start.size(1), p_start.device)]  # [R, n, L]
         ok = x["band"] & (p_start.unsqueeze(-1) >= threshold) & (p_end_at >= threshold) & (p_match >= threshold)
         score = (p_start.unsqueeze(-1) * p_end_at * p_match).pow(1 / 3)
         found: list[list[tuple[int, int, float]]] = [[] for _ in range(p_start.size(0))]
