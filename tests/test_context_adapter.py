@@ -13,6 +13,8 @@ from graphie.cli import main
 from graphie.errors import InvalidInputError
 from graphie.models import GraphieModel, ModelConfig
 from graphie.models.encoder import create_encoder, plain_key
+from graphie.training.evaluate import evaluate
+from graphie.training.trainer import load_posts
 from graphie.types import Post
 from test_training import write_fixture_files
 
@@ -102,3 +104,54 @@ def test_init_from_names_a_model_that_predicts_other_labels(base_and_data, tmp_p
     assert main(["train", str(bad), "--output", str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "init_from" in err[0] and "entity_types" in err[0]
+
+
+def test_an_adapter_learns_from_tweets_with_notes_and_selects_on_their_entities(base_and_data, tmp_path, capsys):
+    """A joint model's notes adapter trained on NER data (tweets and their LLM notes): the labels
+    are the saved model's (the tweets show only two of its types and none of its relations), and
+    validation scores entities, as ``evaluate --task twitter`` does."""
+    root, _ = base_and_data
+    tweets, notes = tmp_path / "tweets.txt", tmp_path / "notes.txt"
+    rows = [("Obama", "B-PER"), ("visits", "O"), ("Paris", "B-LOC")]
+    tweets.write_text("".join(f"IMGID:{i}\n" + "".join(f"{w}\t{t}\n" for w, t in rows) + "\n" for i in range(6)),
+                      encoding="utf-8")
+    notes.write_text("".join(f"{w}\t{t}\n" for w, t in rows) + "<EOS>\tX\nBarack\tX\nObama\tX\nin\tX\nFrance\tX\n\n",
+                     encoding="utf-8")
+    config = tmp_path / "notes_adapter.json"
+    config.write_text(json.dumps({
+        "data": {"format": "twitter", "train": str(tweets), "dev": str(tweets), "notes": [str(notes)],
+                 "entities_only": True},
+        "model": {"task": "jmere", "head": "bio", "max_length": 48, "pair_channels": ["pos", "distance"],
+                  "none_weight": 0.3, "context": ["notes"], "context_adapter": 4},
+        "training": {"epochs": 1, "batch_size": 4, "lr": 5e-3, "warmup": 0.0, "num_threads": 1,
+                     "init_from": str(root / "base")}}), encoding="utf-8")
+    assert main(["train", str(config), "--output", str(tmp_path / "reader"), "--no-progress"]) == 0
+    capsys.readouterr()
+    base = GraphieModel.from_pretrained(root / "base")
+    reader = GraphieModel.from_pretrained(tmp_path / "reader")
+    assert reader.config.relation_labels == base.config.relation_labels and reader.config.relation_labels
+    assert reader.config.entity_types == base.config.entity_types
+    metrics = json.loads((tmp_path / "reader" / "metrics.json").read_text())
+    posts = load_posts({"format": "twitter", "dev": str(tweets), "notes": [str(notes)]}, "dev")
+    scores, _ = evaluate(reader, posts, "twitter")
+    assert metrics["history"][0]["f1"] == round(scores["f1"], 4)
+
+
+def test_a_new_adapter_starts_afresh_on_a_model_that_has_one(base_and_data, capsys):
+    """``init_from`` a model that already reads context through an adapter (the shipped default
+    does): its other weights are taken, its adapter is not, so the run starts where it would on
+    the text-only model, whatever the new adapter's rank."""
+    from graphie.training.trainer import start_from
+
+    root, adapter_cfg = base_and_data
+    if not (root / "reader" / "model.safetensors").is_file():
+        assert main(["train", str(adapter_cfg), "--output", str(root / "reader"), "--no-progress"]) == 0
+        capsys.readouterr()
+    config = GraphieModel.from_pretrained(root / "reader").config
+    config.context_adapter = 8
+    model = start_from(config, str(root / "reader"))
+    base = load_file(str(root / "base" / "model.safetensors"))
+    state = model.state_dict()
+    lora_b = [k for k in state if "lora_B" in k]
+    assert lora_b and all(state[k].abs().sum() == 0 for k in lora_b)  # LoRA's fresh B: the identity
+    assert all(torch.equal(state[k], base[plain_key(k)]) for k in state if "lora_" not in k)

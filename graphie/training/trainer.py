@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("graphie.train")
 
+NER_FORMATS = ("twitter", "pgim")  # data formats with entities only
 DATA_FORMATS: tuple[str, ...] = tuple(DATASET_FORMATS)  # the formats graphie.datasets reads, listed there once
 DataFormat = Literal[DATA_FORMATS]
 SceneSource = Literal["none", "caption", "image", "precomputed"]
@@ -295,11 +296,28 @@ def parameter_groups(model: Any, lr: float, head_lr: float, weight_decay: float)
             for (enc, decay), params in groups.items()]
 
 
+def saved_labels(name: str, base: Path | None = None) -> tuple[list[str], list[str]]:
+    """(entity types, relation labels) of the saved model ``name`` (a folder, or a model shipped
+    in the package), read from its ``config.json``: a run with ``training.init_from`` predicts
+    exactly these, whatever labels its own training data shows."""
+    from ..api import resolve_model
+
+    path = resolve_path(name, base)
+    folder = path if path.is_dir() else resolve_model(name)
+    try:
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"]
+        return list(saved["entity_types"]), list(saved["relation_labels"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidInputError(f"training.init_from {name!r}: {folder / 'config.json'} is not a "
+                                f"graphie model config ({exc})") from None
+
+
 def start_from(config: ModelConfig, name: str, path: Path | None = None) -> "GraphieModel":
     """A model for ``config`` whose weights, co-occurrence statistics and relation threshold are
     those of the saved model ``name`` (a folder, or a model shipped in the package); parameters
     the saved model lacks (a context adapter) start as their layers initialise them. With
-    ``config.context_adapter`` every other parameter is frozen: the adapter is all that learns.
+    ``config.context_adapter`` the adapter starts afresh (a saved model's own adapter is left
+    behind) and every other parameter is frozen: the adapter is all that learns.
 
     Raises:
         ModelLoadError: no such model.
@@ -317,7 +335,10 @@ def start_from(config: ModelConfig, name: str, path: Path | None = None) -> "Gra
                                     f"the config's {getattr(config, key)!r}")
     config.relation_threshold = saved.config.relation_threshold
     model = GraphieModel(config, saved.cooccurrence)
-    state = {plain_key(k): v for k, v in saved.state_dict().items()}
+    # A context adapter always starts afresh: the saved model's own adapter (the shipped default
+    # has one) is not carried over, so a config trains the same adapter from either model.
+    state = {plain_key(k): v for k, v in saved.state_dict().items()
+             if not (config.context_adapter and "lora_" in k)}
     own = model.state_dict()
     missing = [k for k in own if plain_key(k) not in state and "lora_" not in k]
     wrong = [k for k in own if plain_key(k) in state and state[plain_key(k)].shape != own[k].shape]
@@ -629,8 +650,11 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         dev_posts = load_posts(data, "dev", base)[: opts.max_dev]
         # Extra training sets, e.g. Twitter NER mixed into a joint model ("entities_only": no relation loss).
         extra = [(load_posts(spec, "train", base)[: spec.max_train], spec) for spec in data.extra]
-        types, labels = labels_from(train_posts + [p for posts, _ in extra for p in posts],
-                                    model_cfg.task, model_cfg.none_label)
+        if opts.init_from:  # a run that goes on from a saved model predicts that model's labels
+            types, labels = saved_labels(opts.init_from, base)
+        else:
+            types, labels = labels_from(train_posts + [p for posts, _ in extra for p in posts],
+                                        model_cfg.task, model_cfg.none_label)
         model_cfg.entity_types = model_cfg.entity_types or types
         model_cfg.relation_labels = model_cfg.relation_labels or labels
         model_cfg.check()
@@ -640,6 +664,8 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         t0 = time.time()
         examples, all_graphs = _examples_for(train_posts, data, model_cfg, base)
         dev_graphs = parse_posts(dev_posts)
+        # NER validation data (a joint model whose context adapter learns from tweets) scores entities
+        dev_task = "ner" if data.format in NER_FORMATS else model_cfg.task
         dev_scenes = _image_evidence(dev_posts, data, model_cfg, base)
         for posts, spec in extra:
             more, graphs = _examples_for(posts, spec, model_cfg, base)
@@ -748,7 +774,7 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                     last_checkpoint = time.monotonic()
             train_time = seconds_before + time.time() - start
             t1 = time.time()
-            scores, _ = evaluate(model, dev_posts, model_cfg.task, dev_scenes, dev_graphs, opts.eval_batch_size)
+            scores, _ = evaluate(model, dev_posts, dev_task, dev_scenes, dev_graphs, opts.eval_batch_size)
             record = {"epoch": epoch + 1, "steps": len(losses), "loss": float(np.mean(losses)) if losses else None,
                       "lr_end": scheduler.get_last_lr()[0], "train_seconds": round(train_time, 1),
                       "eval_seconds": round(time.time() - t1, 1),
