@@ -10,6 +10,10 @@ unchanged, bit for bit, and diagnostics of 0 (a gate closed).
 The representation is an input the components share (:class:`ImageRepresentation`), so each
 fusion works with each source; the model builds it (:mod:`graphie.models.model`), the components
 here work on plain tensors and import nothing of ``graphie.models``.
+
+A component may instead enter the encoder (``enters_encoder``, HVPNet's visual prefixes): it turns
+the image representation into keys and values for every layer's self-attention
+(:class:`LayerPrefixes`), which the model hands to the encoder before the post is read.
 """
 
 from __future__ import annotations
@@ -68,6 +72,22 @@ class ImageRepresentation:
             raise InvalidInputError(f"image sources differ in batch or width: {[tuple(x.shape) for x in states]}")
         dtype = functools.reduce(torch.promote_types, (x.dtype for x in states))
         return cls(torch.cat([x.to(dtype) for x in states], 1), torch.cat(masks, 1), torch.cat(sources, 1), group)
+
+
+@dataclass
+class LayerPrefixes:
+    """Keys and values put in front of the encoder's own in the self-attention of every layer (HVPNet's
+    visual prefixes): the words of row ``b`` attend over ``[prefix_b ; own tokens]``. A row whose
+    ``mask`` has no slot reads its own tokens only, exactly as the encoder without prefixes."""
+
+    keys: list[Tensor]  # one per encoder layer, [B, heads, m, head_dim]
+    values: list[Tensor]  # one per encoder layer, [B, heads, m, head_dim]
+    mask: Tensor  # [B, m] bool, True = a real prefix slot
+
+    @property
+    def rows(self) -> Tensor:
+        """``[B]`` bool: rows with at least one prefix slot."""
+        return self.mask.any(-1)
 
 
 @dataclass
@@ -145,11 +165,17 @@ class Fusion(nn.Module):
     that is a probability that the post's image is let in (a relevance gate: the model reports it
     as the ``image_relevance`` of each post's :class:`~graphie.types.Extraction`), and sets
     ``reads_spans`` when it wants the untyped entity-span tags of the batch (``spans`` of :meth:`forward`).
+
+    A component that sets ``enters_encoder`` fuses inside the encoder instead: the model builds the
+    image representation before the encoder pass, gives :meth:`prefix`'s keys and values to every
+    layer's attention, and the component's :meth:`fuse` leaves the word states as the encoder gave
+    them. Its constructor takes ``encoder_layers`` and ``encoder_heads`` (the model passes them).
     """
 
     diagnostics: tuple[str, ...] = ()
     relevance: str | None = None
     reads_spans: bool = False
+    enters_encoder: bool = False
 
     def __init__(self, dim: int):
         super().__init__()
@@ -197,6 +223,10 @@ class Fusion(nn.Module):
         """An auxiliary loss on the text states alone (every post, with or without image): 0 here."""
         return text.new_zeros((), dtype=torch.float32)
 
+    def prefix(self, image: ImageRepresentation) -> LayerPrefixes:
+        """Per-layer keys and values for the encoder's self-attention (a component that ``enters_encoder``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not enter the encoder")
+
 
 @fusions.register("none")
 class NoFusion(Fusion):
@@ -209,23 +239,28 @@ class NoFusion(Fusion):
         return FusionOutput(text, text.new_zeros((), dtype=torch.float32))
 
 
-def create_fusion(name: str, dim: int, options: dict[str, Any], sources: Sequence[str] | None = None) -> Fusion:
-    """The fusion ``name`` from :data:`graphie.registry.fusions`, built with ``options``; a
-    component whose constructor takes ``sources`` (one part per source, as ``experts``) gets the
-    model's ``sources`` (its config's ``fusion_sources``) there.
+def create_fusion(name: str, dim: int, options: dict[str, Any], sources: Sequence[str] | None = None,
+                  encoder_layers: int | None = None, encoder_heads: int | None = None) -> Fusion:
+    """The fusion ``name`` from :data:`graphie.registry.fusions`, built with ``options``. What the
+    model gives rather than the options, to a component whose constructor takes it: ``sources``
+    (its config's ``fusion_sources``, to a component with a part per source, as ``experts``), and
+    ``encoder_layers``, ``encoder_heads`` (its encoder's layers and attention heads, to a component
+    that enters the encoder, as ``visual_prefix``).
 
     Raises:
         UnknownComponentError: no fusion of that name.
-        InvalidInputError: an option the component does not take, or ``sources`` among the
+        InvalidInputError: an option the component does not take, or one the model gives among the
             options (one line naming it).
     """
     factory = fusions.get(name)
-    if "sources" in options:
-        raise InvalidInputError(f"fusion {name!r}: 'sources' is not a fusion option; the model config's "
-                                "fusion_sources names them")
-    kwargs = dict(options)
-    if sources is not None and "sources" in inspect.signature(factory).parameters:
-        kwargs["sources"] = list(sources)
+    given = {"sources": list(sources) if sources is not None else None,
+             "encoder_layers": encoder_layers, "encoder_heads": encoder_heads}
+    for key in given:
+        if key in options:
+            by = "the model config's fusion_sources names them" if key == "sources" else "the model's encoder gives it"
+            raise InvalidInputError(f"fusion {name!r}: {key!r} is not a fusion option; {by}")
+    takes = inspect.signature(factory).parameters
+    kwargs = {**options, **{k: v for k, v in given.items() if v is not None and k in takes}}
     try:
         inspect.signature(factory).bind(dim=dim, **kwargs)
     except TypeError as exc:

@@ -183,6 +183,9 @@ class ModelConfig(StrictConfig):
             (len(set(self.pair_channels)) == len(self.pair_channels), "pair_channels names a channel twice"),
             (not self.context_adapter or self.context, "context_adapter reads a context: set context, e.g. [\"notes\"]"),
             (not (self.context_adapter and self.lora_rank), "context_adapter and lora_rank are two adapters: set one"),
+            (not (self.context_adapter and self.fusion_enters_encoder),
+             f"fusion {self.fusion!r} puts prefixes into the encoder's attention, which context_adapter reads in "
+             "two passes with the adapter on and off: set one"),
         ]
         for ok, message in checks:
             if not ok:
@@ -205,6 +208,14 @@ class ModelConfig(StrictConfig):
         """Whether the word-pair features and grid run: the grid head, or the relation channel of a
         joint ``bio`` model."""
         return self.head == "grid" or (self.head == "bio" and self.task == "jmere")
+
+    @property
+    def fusion_enters_encoder(self) -> bool:
+        """Whether the fusion acts inside the encoder (``visual_prefix``: per-layer prefixes;
+        :attr:`Fusion.enters_encoder <graphie.fusion.base.Fusion.enters_encoder>`)."""
+        from ..registry import fusions
+
+        return self.fusion in fusions and bool(getattr(fusions.get(self.fusion), "enters_encoder", False))
 
     @property
     def reads_scene(self) -> bool:

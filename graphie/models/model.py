@@ -35,16 +35,25 @@ CONFIG_FILE, WEIGHTS_FILE, COOC_FILE, ENCODER_DIR = "config.json", "model.safete
 FORMAT_VERSION = 1
 
 
-def _create_image_side(config: ModelConfig, dim: int) -> tuple[nn.Module | None, nn.Module | None, Fusion | None]:
+def _create_image_side(config: ModelConfig,
+                       encoder: TransformerEncoder) -> tuple[nn.Module | None, nn.Module | None, Fusion | None]:
     """The configured alignment, scene encoder and fusion; ``None`` for each the config leaves
     out: a text-only model builds no scene encoder, so it neither stores its weights nor embeds
     scene labels per batch (the registered ``none`` alignment and fusion are the pass-throughs for
-    code that wants a module). A fusion that reads objects needs the scene encoder too."""
+    code that wants a module). A fusion that reads objects needs the scene encoder too; a fusion
+    that enters the encoder (``visual_prefix``) gets its layers and heads, and the encoder is set
+    to take its prefixes (:meth:`TransformerEncoder.take_prefixes`)."""
+    dim = encoder.dim
     alignment = (None if config.alignment == "none"
                  else alignments.create(config.alignment, dim=dim, **config.alignment_options))
     scene_encoder = SceneEncoder(dim, **config.scene_options) if config.reads_scene else None
-    fusion = (None if config.fusion == "none"
-              else create_fusion(config.fusion, dim, config.fusion_options, config.fusion_sources))
+    fusion = None
+    if config.fusion != "none":
+        layers, heads = encoder.attention_shape
+        fusion = create_fusion(config.fusion, dim, config.fusion_options, config.fusion_sources,
+                               encoder_layers=layers, encoder_heads=heads)
+        if fusion.enters_encoder:
+            encoder.take_prefixes()
     return alignment, scene_encoder, fusion
 
 
@@ -83,7 +92,7 @@ class GraphieModel(nn.Module):
         self.cooccurrence = cooccurrence
         self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
                                               config.gnn_heads, config.dropout) if config.gnn_layers else None)
-        self.alignment, self.scene_encoder, self.fusion = _create_image_side(config, d)
+        self.alignment, self.scene_encoder, self.fusion = _create_image_side(config, self.encoder)
         # The only place the model learns which head it has. The head's parts are registered
         # here, under their own names, so weights keep the names saved models have (bio.*, grid.*).
         head = heads.create(config.head, config=config, dim=d)
@@ -153,19 +162,23 @@ class GraphieModel(nn.Module):
         ``image_relevance``, when the fusion has a relevance gate) set when configured."""
         mask = batch.word_mask
         side = ModelOutput(loss=None)
-        reads_context = self.fusion is not None and "context" in self.config.fusion_sources
-        h, sub_words = self.encoder.read(batch.encoded) if reads_context else (self.encoder(batch.encoded), None)
+        objects = image = prefix = None
+        if self.fusion is not None and self.fusion.enters_encoder:
+            objects, image = self.image_before_encoder(batch)
+            prefix = self.fusion.prefix(image) if bool(image.present.any()) else None
+        reads_context = self.fusion is not None and image is None and "context" in self.config.fusion_sources
+        h, sub_words = self.encoder.read(batch.encoded) if reads_context else (self.encoder(batch.encoded, prefix), None)
         if self.text_gnn is not None and batch.edge_index.numel():
             x = self.text_gnn(h[mask], batch.edge_index, batch.edge_type)  # nodes in row-major order
             h = h.masked_scatter(mask.unsqueeze(-1), x.to(h.dtype))
-        objects = None
-        if self.scene_encoder is not None:
+        if self.scene_encoder is not None and objects is None:
             objects = self.scene_encoder(batch.scene, self.encoder.embed_phrases)
         if self.alignment is not None:
             out = self.alignment(h, mask, batch.text_adj, *objects)
             h, side.alignment, side.graph_loss = out.states, out.alignment, out.loss
         if self.fusion is not None:
-            image = self.image_representation(batch, objects, sub_words)
+            if image is None:
+                image = self.image_representation(batch, objects, sub_words)
             spans = span_tags(batch) if self.fusion.reads_spans and self.training else None
             out = self.fusion(h, mask, image, spans)
             h, side.fusion_loss, side.fusion = out.states, out.loss, out.diagnostics
@@ -173,11 +186,28 @@ class GraphieModel(nn.Module):
                 side.image_relevance = out.diagnostics[self.fusion.relevance]
         return h, side
 
+    def image_before_encoder(self, batch: Batch) -> tuple[tuple[Tensor, Tensor, Tensor] | None, ImageRepresentation]:
+        """The scene encoder's objects (``None`` unless the fusion reads them) and the image
+        representation, built before the encoder reads the posts: for a fusion that enters the
+        encoder (HVPNet's prefixes need the image units first).
+
+        The objects cost what they always cost (the scene encoder embeds its phrases in passes of
+        its own). The context is read alone (:meth:`TransformerEncoder.read_context`): an extra
+        pass over the contexts' sub-words only, each distinct context once. A first pass over the
+        whole rows would also give the context's states, but it would cost a second encoder pass
+        over posts and contexts, and the prefix would then carry the post's own words back into it.
+        """
+        sources = self.config.fusion_sources
+        objects = self.scene_encoder(batch.scene, self.encoder.embed_phrases) if "objects" in sources else None
+        context = self.encoder.read_context(batch.encoded) if "context" in sources else None
+        return objects, self.image_representation(batch, objects, context)
+
     def image_representation(self, batch: Batch, objects: tuple[Tensor, Tensor, Tensor] | None,
                              sub_words: Tensor | None) -> ImageRepresentation:
         """What the fusion reads as each row's image (:class:`~graphie.fusion.base.ImageRepresentation`):
-        the scene encoder's object states and/or the context segment's sub-word states, as
-        ``config.fusion_sources`` says; rows showing one post's image (or one image file) share a group."""
+        the scene encoder's object states and/or the context segment's sub-word states (``sub_words``
+        ``[B, L, d]``, read at :attr:`EncodedBatch.context_mask <graphie.models.encoder.EncodedBatch.context_mask>`),
+        as ``config.fusion_sources`` says; rows showing one post's image (or one image file) share a group."""
         parts = {}
         for source in self.config.fusion_sources:
             if source == "objects":
