@@ -51,20 +51,19 @@ def test_prefixes_have_one_key_and_value_per_layer_split_into_the_heads():
 
 
 def test_the_gate_mixes_the_levels_per_layer():
-    """One level: the gate has nothing to choose, and every layer reads the same mixture G; the
-    keys then differ between layers by their maps alone."""
+    """Every layer given the same key/value map: the layers' keys then differ by their gates alone,
+    which have nothing to choose with one level."""
     torch.manual_seed(0)
-    fusion = prefix_fusion(levels=1, dropout=0.0)
-    image = units()
-    for layer in fusion.key_values:
-        layer.load_state_dict(fusion.key_values[0].state_dict())
-    prefix = fusion.prefix(image)
-    assert torch.equal(prefix.keys[0], prefix.keys[2])
-    fusion = prefix_fusion(levels=4, dropout=0.0)
-    for layer in fusion.key_values:
-        layer.load_state_dict(fusion.key_values[0].state_dict())
-    prefix = fusion.prefix(image)
-    assert not torch.allclose(prefix.keys[0], prefix.keys[2])  # same map, different gates over 4 levels
+
+    def keys(levels: int) -> list[torch.Tensor]:
+        fusion = prefix_fusion(levels=levels, dropout=0.0)
+        for layer in fusion.key_values:
+            layer.load_state_dict(fusion.key_values[0].state_dict())
+        return fusion.prefix(units()).keys
+
+    one, four = keys(1), keys(4)
+    assert torch.equal(one[0], one[2])
+    assert not torch.allclose(four[0], four[2])  # same map, different gates over 4 levels
 
 
 def test_after_the_encoder_the_component_passes_the_word_states_through():
