@@ -175,6 +175,7 @@ class Fusion(nn.Module):
     diagnostics: tuple[str, ...] = ()
     relevance: str | None = None
     reads_spans: bool = False
+    #: Whether the component acts inside the encoder (per-layer prefixes, :meth:`prefix`) rather than after it.
     enters_encoder: bool = False
 
     def __init__(self, dim: int):
