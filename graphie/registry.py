@@ -23,7 +23,7 @@ heads: Registry = Registry("head", builtins=["graphie.models.heads", "graphie.mo
 #: Fusion components (:mod:`graphie.fusion`): word states meet the image representation.
 fusions: Registry = Registry("fusion", builtins=["graphie.fusion.base", "graphie.fusion.relevance",
                                                 "graphie.fusion.umt", "graphie.fusion.hybrid",
-                                                "graphie.fusion.experts"])
+                                                "graphie.fusion.experts", "graphie.fusion.prefix"])
 pair_channels: Registry = Registry("pair channel", builtins=["graphie.models.pair_features"])
 #: Context providers (:mod:`graphie.context`), registered from the one list in ``graphie/context/__init__.py``.
 contexts: Registry = Registry("context provider")

@@ -16,7 +16,7 @@ from graphie.registry import fusions
 from graphie.types import Entity, Post, Relation
 from test_models_model import jmere_post, scene
 
-BUILTIN = ["relevance_gate", "umt", "hybrid", "experts"]
+BUILTIN = ["relevance_gate", "umt", "hybrid", "experts"]  # after the encoder; visual_prefix enters it: test_fusion_prefix.py
 D = 16
 
 
