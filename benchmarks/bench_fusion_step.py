@@ -18,6 +18,12 @@ run (the first keeps the model's name, the others are named ``name {"phrase_grad
     python benchmarks/bench_fusion_step.py --config configs/mnre_caption_umt.json --batches 6 --threads 1 \
         --fusions relevance_gate umt --scene-options '{}' '{"phrase_grad": false}'
 
+``--fusion-options`` does the same for the fusions' ``fusion_options`` (merged over the config's):
+
+    python benchmarks/bench_fusion_step.py --config configs/mnre_caption_prefix_context.json --batches 4 \
+        --threads 1 --fusions visual_prefix --context --sources context --reference "" \
+        --fusion-options '{}' '{"context_grad": false}'
+
 Prints one JSON object: median seconds per step of each model and its ratio to the text-only one.
 """
 
@@ -42,6 +48,17 @@ from graphie.training.trainer import add_image_context, labels_from, scene_graph
 FUSIONS = ("relevance_gate", "umt", "hybrid", "experts")
 
 
+def json_objects(ap: argparse.ArgumentParser, flag: str, texts: list[str]) -> list[dict]:
+    """``texts`` parsed as JSON objects, one per variant; a usage error naming ``flag`` otherwise."""
+    try:
+        variants = [json.loads(text) for text in texts]
+    except json.JSONDecodeError as exc:
+        ap.error(f"{flag}: not JSON ({exc})")
+    if not all(isinstance(v, dict) for v in variants):
+        ap.error(f"{flag}: each variant must be a JSON object")
+    return variants
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/mnre_caption_umt.json")
@@ -55,13 +72,11 @@ def main() -> None:
                     help="an alignment timed beside them (text-only fusion), for the cost of the scene encoder; '' for none")
     ap.add_argument("--scene-options", nargs="+", default=["{}"], metavar="JSON",
                     help="scene_options merged over the config's, one object per variant of the models that read objects")
+    ap.add_argument("--fusion-options", nargs="+", default=["{}"], metavar="JSON",
+                    help="fusion_options merged over the config's, one object per variant of each fusion")
     args = ap.parse_args()
-    try:
-        scene_variants = [json.loads(text) for text in args.scene_options]
-    except json.JSONDecodeError as exc:
-        ap.error(f"--scene-options: not JSON ({exc})")
-    if not all(isinstance(v, dict) for v in scene_variants):
-        ap.error("--scene-options: each variant must be a JSON object")
+    scene_variants, fusion_variants = (json_objects(ap, flag, texts) for flag, texts in
+                                       (("--scene-options", args.scene_options), ("--fusion-options", args.fusion_options)))
     torch.set_num_threads(args.threads)
     config, batch_size, device, posts = training_posts(args.config, args.batch_size, args.batches)
     scenes = scene_graphs_for(posts, config["data"].get("scene", "none"), config["model"].get("max_objects", 10))
@@ -74,7 +89,11 @@ def main() -> None:
     batches = list(length_batches(examples, batch_size, shuffle=True, seed=13))[: args.batches + 1]
 
     variants = {"none": {"fusion": "none", "fusion_options": {}}}
-    variants.update({name: {"fusion": name, "fusion_sources": args.sources} for name in args.fusions})
+    for name in args.fusions:
+        for k, options in enumerate(fusion_variants):
+            variants[name if k == 0 else f"{name} {json.dumps(options)}"] = {
+                "fusion": name, "fusion_sources": args.sources,
+                "fusion_options": {**base.get("fusion_options", {}), **options}}
     if args.reference:
         variants[f"alignment:{args.reference}"] = {"fusion": "none", "fusion_options": {}, "alignment": args.reference}
     configs = {}
@@ -96,6 +115,7 @@ def main() -> None:
         "context": args.context,
         "fusion_sources": args.sources,
         "scene_options": scene_variants,
+        "fusion_options": fusion_variants,
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(),
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
         "batch_size": batch_size,

@@ -1,8 +1,10 @@
 """HVPNet's visual prefixes (fusion ``visual_prefix``, graphie.fusion.prefix): the prefixes' shapes
-and masks, the prefixed attention against attention written out by hand, posts without image
-units read exactly as by the text-only encoder, the LoRA wrapper, the refusals (MPNet, the context
-adapter), a tiny training and the save/load round trip (docs/fusion.md)."""
+and masks, units packed and shared between rows, the prefixed attention against attention written
+out by hand, posts without image units read exactly as by the text-only encoder, the context read
+alone (in runs of similar length; with or without gradient), the LoRA wrapper, the refusals (MPNet,
+the context adapter), a tiny training and the save/load round trip (docs/fusion.md)."""
 
+import random
 from types import SimpleNamespace
 
 import pytest
@@ -10,9 +12,12 @@ import torch
 
 from graphie.errors import InvalidInputError
 from graphie.fusion.base import SOURCES, ImageRepresentation, LayerPrefixes, create_fusion
+from graphie.fusion.prefix import distinct_rows
 from graphie.models import GraphieModel, ModelConfig
 from graphie.models.batching import make_examples, parse_posts
-from graphie.models.encoder import PREFIX_ATTENTION, TransformerEncoder, create_encoder, prefixed_sdpa, resolve_encoder
+from graphie.models import encoder as encoder_module
+from graphie.models.encoder import (CALL_COST, PREFIX_ATTENTION, TransformerEncoder, create_encoder, length_runs,
+                                    prefixed_sdpa, resolve_encoder)
 from test_fusion import posts_with_and_without_image, train_steps
 
 D, LAYERS, HEADS = 16, 3, 4
@@ -38,16 +43,72 @@ def test_prefixes_have_one_key_and_value_per_layer_split_into_the_heads():
     image = units()
     prefix = fusion.prefix(image)
     assert len(prefix.keys) == len(prefix.values) == LAYERS
-    for k, v in zip(prefix.keys, prefix.values):
-        assert k.shape == v.shape == (3, HEADS, 5, D // HEADS)
-    assert torch.equal(prefix.mask, image.mask) and prefix.rows.tolist() == [True, True, False]
+    for k, v in zip(prefix.keys, prefix.values):  # as many slots as the most units a row has
+        assert k.shape == v.shape == (3, HEADS, 4, D // HEADS)
+    assert torch.equal(prefix.mask, image.mask[:, :4]) and prefix.rows.tolist() == [True, True, False]
     assert not torch.allclose(prefix.keys[0], prefix.keys[1])  # each layer its own gate and map
     # what sits in a padded slot changes neither the real slots nor the gates (the mean is over real units)
     noisy = ImageRepresentation(image.states + 5.0 * (~image.mask)[..., None], image.mask, image.source)
     again = fusion.prefix(noisy)
     for a, b in zip(prefix.keys + prefix.values, again.keys + again.values):
-        torch.testing.assert_close(a[image.mask[:, None, :].expand_as(a[..., 0])],
-                                   b[image.mask[:, None, :].expand_as(b[..., 0])])
+        torch.testing.assert_close(a[prefix.mask[:, None, :].expand_as(a[..., 0])],
+                                   b[prefix.mask[:, None, :].expand_as(b[..., 0])])
+
+
+def real_slots(prefix: LayerPrefixes, row: int) -> list[torch.Tensor]:
+    """Every layer's keys and values at row ``row``'s real slots: ``[heads, units, d_h]`` each."""
+    return [x[row][:, prefix.mask[row]] for x in prefix.keys + prefix.values]
+
+
+def test_units_scattered_over_the_slots_give_the_prefix_of_the_same_units_packed():
+    """The context's sub-words sit where the segment sits in the row (a [B, L] mask, mostly padding):
+    the prefix keeps a row's real units, in their order, in as many slots as the most units a row has."""
+    torch.manual_seed(0)
+    fusion = prefix_fusion().eval()
+    packed = units()
+    where = torch.tensor([[1, 2, 5, 6], [4, 7, 0, 0]])  # row 0's 4 units, row 1's 2, in 9 slots
+    states, mask = torch.randn(3, 9, D), torch.zeros(3, 9, dtype=torch.bool)  # noise in the padded slots
+    for b, count in ((0, 4), (1, 2)):
+        states[b, where[b, :count]] = packed.states[b, :count]
+        mask[b, where[b, :count]] = True
+    scattered = fusion.prefix(ImageRepresentation(states, mask, torch.zeros_like(mask, dtype=torch.long)))
+    reference = fusion.prefix(packed)
+    assert scattered.mask.shape == (3, 4) and torch.equal(scattered.mask, reference.mask)
+    for row in (0, 1):
+        for a, b in zip(real_slots(scattered, row), real_slots(reference, row)):
+            torch.testing.assert_close(a, b)
+
+
+def test_rows_with_the_same_units_share_one_prefix_and_draw_their_own_dropout():
+    """The marker head's rows of one post hold the same units: the levels run once per distinct set
+    of units, and each row gets the prefix it gets alone; in training each row draws its own dropout."""
+    torch.manual_seed(0)
+    fusion = prefix_fusion()
+    image = units()
+    rows = torch.tensor([0, 1, 0, 2, 0, 1])
+    noise = torch.randn(6, 5, D) * (~image.mask[rows])[..., None]  # padded slots differ between the copies
+    copies = ImageRepresentation(image.states[rows] + noise, image.mask[rows], image.source[rows])
+    sets = []  # the rows the levels are computed for, call by call
+    fusion.level_maps.register_forward_hook(lambda module, args, out: sets.append(args[0].shape[0]))
+    fusion.eval()
+    together = fusion.prefix(copies)
+    for b, row in enumerate(rows.tolist()):
+        alone = fusion.prefix(ImageRepresentation(*(t[row:row + 1] for t in (image.states, image.mask, image.source))))
+        for a, c in zip(real_slots(together, b), real_slots(alone, 0)):
+            torch.testing.assert_close(a, c)
+    fusion.train()
+    drawn = fusion.prefix(copies)
+    assert sets == [3] + [1] * 6 + [3]  # three distinct sets (row 2's: none), in eval and in training
+    assert not torch.allclose(drawn.keys[-1][0], drawn.keys[-1][2])  # one post's rows, dropout apart
+
+
+def test_distinct_rows_ignore_what_sits_in_padded_slots_but_not_the_mask():
+    a, b = torch.randn(2, D)
+    states = torch.stack([torch.stack(pair) for pair in [(a, b), (a, b + 1), (a, b), (a, torch.zeros(D)), (a, b - 1)]])
+    mask = torch.tensor([[1, 1], [1, 0], [1, 1], [1, 1], [1, 0]], dtype=torch.bool)
+    index, first = distinct_rows(states, mask)
+    assert first[index].tolist() == [0, 1, 0, 3, 1]  # row 3's zero unit is real, rows 1 and 4 pad theirs
+    assert distinct_rows(states[:2], mask[:2])[1] is None  # no row shared: no index to hand on
 
 
 def test_the_gate_mixes_the_levels_per_layer():
@@ -83,6 +144,8 @@ def test_the_encoders_shape_comes_from_the_model_not_the_options():
         create_fusion("visual_prefix", D, {}, encoder_layers=2, encoder_heads=3)
     with pytest.raises(InvalidInputError, match="bad fusion_options"):
         prefix_fusion(heads=2)
+    with pytest.raises(InvalidInputError, match=r"^visual_prefix: context_grad must be true or false, got 'no'$"):
+        prefix_fusion(context_grad="no")
     assert create_fusion("umt", D, {"heads": 2}, encoder_layers=2, encoder_heads=3) is not None  # not taken: not given
 
 
@@ -95,25 +158,27 @@ def by_hand(query, keys, values, allowed):
 
 def test_prefixed_attention_is_attention_over_prefix_and_tokens():
     torch.manual_seed(0)
-    B, H, L, m, dh = 3, 2, 6, 4, 8
+    B, H, L, m, dh = 5, 2, 6, 4, 8
     module = SimpleNamespace(layer_idx=1, is_causal=False, training=False)
     q, k, v = (torch.randn(B, H, L, dh) for _ in range(3))
     own = torch.ones(B, 1, L, L, dtype=torch.bool)
-    own[1, ..., 4:] = False  # row 1: two padded tokens
-    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    own[1, ..., 4:], own[3, ..., 5:] = False, False  # padded tokens in a row with slots and in one without
+    mask = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 1, 1, 0]], dtype=torch.bool)
+    slotted = mask.any(-1)
     prefix = LayerPrefixes([torch.randn(B, H, m, dh) for _ in range(2)], [torch.randn(B, H, m, dh) for _ in range(2)], mask)
     out, _ = prefixed_sdpa(module, q, k, v, own, graphie_prefix=prefix, dropout=0.0, scaling=dh ** -0.5)
     keys, values = torch.cat([prefix.keys[1], k], 2), torch.cat([prefix.values[1], v], 2)
     allowed = torch.cat([mask[:, None, None, :].expand(B, 1, L, m), own], -1)
-    torch.testing.assert_close(out[:2], by_hand(q, keys, values, allowed)[:2])
+    torch.testing.assert_close(out[slotted], by_hand(q, keys, values, allowed)[slotted])
     plain, _ = prefixed_sdpa(module, q, k, v, own, dropout=0.0, scaling=dh ** -0.5)
-    assert torch.equal(out[2], plain[2])  # no slot: the plain call, bit for bit
+    assert torch.equal(out[~slotted], plain[~slotted])  # no slot: as the plain call on the whole batch, bit for bit
     torch.testing.assert_close(plain, by_hand(q, k, v, own))
     # a batch whose rows all have slots, and no padding mask (sdpa's None)
-    full = LayerPrefixes([x[:2] for x in prefix.keys], [x[:2] for x in prefix.values], mask[:2])
-    out, _ = prefixed_sdpa(module, q[:2], k[:2], v[:2], None, graphie_prefix=full, dropout=0.0, scaling=dh ** -0.5)
-    allowed = torch.cat([mask[:2, None, None, :].expand(2, 1, L, m), torch.ones(2, 1, L, L, dtype=torch.bool)], -1)
-    torch.testing.assert_close(out, by_hand(q[:2], keys[:2], values[:2], allowed))
+    full = LayerPrefixes([x[slotted] for x in prefix.keys], [x[slotted] for x in prefix.values], mask[slotted])
+    out, _ = prefixed_sdpa(module, q[slotted], k[slotted], v[slotted], None, graphie_prefix=full, dropout=0.0,
+                           scaling=dh ** -0.5)
+    allowed[:, :, :, m:] = True
+    torch.testing.assert_close(out, by_hand(q, keys, values, allowed)[slotted])
 
 
 # ---------------------------------------------------------------- in the model
@@ -175,21 +240,71 @@ def test_the_prefix_enters_every_layer_and_gradients_reach_the_units():
     assert model.encoder.model.embeddings.word_embeddings.weight.grad.abs().sum() > 0
 
 
-def test_read_context_reads_each_context_alone_in_its_place():
+@pytest.mark.parametrize("call_cost", [CALL_COST, 0])
+def test_read_context_reads_each_context_alone_in_its_place(monkeypatch, call_cost):
+    """Each distinct context read once, in runs of similar length: at the default call cost the
+    two captions share a run; at 0 each length is a run of its own."""
     torch.manual_seed(0)
-    encoder = create_encoder("minilm", max_length=48).eval()
-    caption = "caption: a man and a woman"
-    batch = encoder.encode([["Obama", "smiles"], ["hi"], ["Michelle", "waves"]], [caption, None, caption])
+    monkeypatch.setattr(encoder_module, "length_runs", lambda lengths: length_runs(lengths, call_cost))
+    encoder = create_encoder("minilm", max_length=64).eval()
+    calls = []
+    run = encoder._run
+    monkeypatch.setattr(encoder, "_run", lambda ids, *rest: calls.append(tuple(ids.shape)) or run(ids, *rest))
+    short, long = "caption: a man and a woman", "caption: a man and a woman in front of a white house with two dogs"
+    batch = encoder.encode([["Obama", "smiles"], ["hi"], ["Michelle", "waves"], ["Joe"]], [long, None, short, long])
     with torch.no_grad():
         states = encoder.read_context(batch)
-        ids = encoder.tokenizer(caption, return_tensors="pt")
-        alone = encoder._run(ids["input_ids"], ids["attention_mask"], None)[0, 1:-1]
+    assert [rows for rows, _ in calls] == ([2] if call_cost else [1, 1])
     mask = batch.context_mask
     assert states.shape == (*mask.shape, encoder.dim)
-    assert states[~mask].abs().sum() == 0  # zeros outside the context segment
-    torch.testing.assert_close(states[0][mask[0]], alone)
-    torch.testing.assert_close(states[2][mask[2]], alone)
-    assert not mask[1].any()
+    assert states[~mask].abs().sum() == 0 and not mask[1].any()  # zeros outside the context segment
+    for row, caption in ((0, long), (2, short), (3, long)):
+        ids = encoder.tokenizer(caption, return_tensors="pt")
+        with torch.no_grad():
+            alone = run(ids["input_ids"], ids["attention_mask"], None)[0, 1:-1]
+        torch.testing.assert_close(states[row][mask[row]], alone)
+
+
+def test_context_grad_false_reads_the_same_context_without_gradient():
+    torch.manual_seed(0)
+    model = GraphieModel(prefix_config(gnn_layers=0, fusion_sources=["context"], fusion_options={"context_grad": False}))
+    batch = batch_of(model)
+    model.eval()  # no dropout: the two reads comparable
+    read, unread = (model.encoder.read_context(batch.encoded, grad) for grad in (True, False))
+    assert torch.equal(read, unread) and read.requires_grad and not unread.requires_grad
+    model.train()
+    assert not model.image_before_encoder(batch)[1].states.requires_grad  # the model passes the option on
+    model.fusion.context_grad = True
+    assert model.image_before_encoder(batch)[1].states.requires_grad
+
+
+def partitions(items: list[int]):
+    """Every split of ``items`` into non-empty groups."""
+    if not items:
+        yield []
+        return
+    for rest in partitions(items[1:]):
+        yield [[items[0]], *rest]
+        for k in range(len(rest)):
+            yield [*rest[:k], [items[0], *rest[k]], *rest[k + 1:]]
+
+
+@pytest.mark.parametrize("call_cost", [0, 5, 30, CALL_COST])
+def test_length_runs_read_the_fewest_sub_words(call_cost):
+    """Against every split of up to 7 sequences: a run costs its rows times its longest, plus a call."""
+    def cost(runs):
+        return sum(len(run) * max(lengths[i] for i in run) + call_cost for run in runs)
+
+    rng = random.Random(call_cost)
+    for _ in range(40):
+        lengths = [rng.randint(3, 98) for _ in range(rng.randint(1, 7))]
+        runs = length_runs(lengths, call_cost)
+        assert sorted(i for run in runs for i in run) == list(range(len(lengths)))
+        widths = [max(lengths[i] for i in run) for run in runs]
+        assert widths == sorted(widths)  # shortest first
+        assert cost(runs) == min(cost(split) for split in partitions(list(range(len(lengths)))))
+    assert length_runs([]) == []
+    assert length_runs([5, 50, 6], 100) == [[0, 2, 1]] and length_runs([5, 50, 6], 0) == [[0], [2], [1]]
 
 
 def test_the_lora_wrapper_hands_the_prefixes_on():

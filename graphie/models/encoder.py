@@ -126,8 +126,12 @@ def prefixed_sdpa(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, 
     """transformers' sdpa attention with per-layer prefixes (:data:`PREFIX_ATTENTION` in its
     ``AttentionInterface``): in the rows whose prefix has a slot, the queries attend over
     ``[prefix keys ; own keys]`` and ``[prefix values ; own values]`` of the module's layer
-    (``module.layer_idx``); the other rows, and every row when no prefix is given, get exactly the
-    plain sdpa call, so their states are bit for bit those of the encoder without prefixes.
+    (``module.layer_idx``); the other rows, and every row when no prefix is given, get the plain
+    sdpa call, so their states are bit for bit those of the encoder without prefixes.
+
+    A batch holding both kinds of row makes one call for each kind, each on its own rows. One call
+    for all, with an all-masked prefix in the rows without units, would not be bit-exact: sdpa's
+    kernels sum a softmax over ``m + n`` keys in another order than over ``n`` (about 1e-7 off).
 
     The prefixes come as a keyword of the model's forward (``graphie_prefix``), which transformers
     hands down to every attention call: nothing is stored on the modules between calls.
@@ -149,8 +153,11 @@ def prefixed_sdpa(module: nn.Module, query: Tensor, key: Tensor, value: Tensor, 
     read, _ = sdpa_attention_forward(module, pick(query), keys, values, torch.cat([slots, own], -1), **kwargs)
     if every:
         return read, None
-    plain, _ = sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
-    return plain.index_copy(0, rows.nonzero().flatten(), read.to(plain.dtype)), None
+    plain, _ = sdpa_attention_forward(module, query[~rows], key[~rows], value[~rows],
+                                      attention_mask[~rows] if attention_mask is not None else None, **kwargs)
+    out = plain.new_empty(query.shape[0], *plain.shape[1:])
+    out[rows], out[~rows] = read.to(plain.dtype), plain
+    return out, None
 
 
 def _register_prefix_attention() -> None:
@@ -166,6 +173,31 @@ def is_packaged(name: str) -> bool:
     """Whether ``name`` is an alias of a packaged encoder, MiniLM or MPNet (then saved models
     refer to the package instead of copying the encoder's files)."""
     return name.lower() in PACKAGED_NAMES + BASE_NAMES
+
+
+#: What one more encoder call costs, in sub-words read (:func:`length_runs`): on one CPU thread a
+#: MiniLM call with gradient took 55 to 125 ms besides 1.2 ms a sub-word (forward and backward; two
+#: fits on a shared 2-core VM), 45 to 100 sub-words. The higher is kept: on a GPU a call weighs more.
+CALL_COST = 100
+
+
+def length_runs(lengths: Sequence[int], call_cost: int = CALL_COST) -> list[list[int]]:
+    """The indices of ``lengths`` (sequences to read) in runs of similar length, one encoder call
+    each, shortest first: the split that reads the fewest sub-words, padding included (a run is as
+    wide as its longest), counting ``call_cost`` sub-words a call. Exact, over the sorted lengths
+    (quadratic in their number: a batch's few dozen)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    best, cut = [0.0] + [float("inf")] * len(order), [0] * (len(order) + 1)
+    for j in range(1, len(order) + 1):  # best[j]: the cheapest split of the j shortest
+        for i in range(j):
+            cost = best[i] + (j - i) * lengths[order[j - 1]] + call_cost
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    runs, j = [], len(order)
+    while j:
+        runs.append(order[cut[j]:j])
+        j = cut[j]
+    return runs[::-1]
 
 
 @dataclass
@@ -431,15 +463,18 @@ class TransformerEncoder(nn.Module):
         states = self._states(batch, prefix)
         return self.pool(states, batch), states
 
-    def read_context(self, batch: EncodedBatch) -> Tensor:
+    def read_context(self, batch: EncodedBatch, grad: bool = True) -> Tensor:
         """The context segment of each row read on its own, as ``[CLS] context [SEP]``, its
         sub-word states put where the segment sits in ``batch`` (zeros elsewhere): ``[B, L, d]``,
         read with :attr:`EncodedBatch.context_mask`, as the states of :meth:`read`.
 
         For a component that needs the context before the post is read (visual prefixes). It is
-        an extra encoder pass, with gradient, over the contexts' sub-words alone (about the
-        context's share of the row's encoder work), each distinct context once: the marker head's
-        rows of one post share theirs. Rows without a context cost nothing.
+        an extra encoder pass over the contexts' sub-words alone (about the context's share of the
+        row's encoder work), each distinct context once: the marker head's rows of one post share
+        theirs. The contexts are read by length, in runs of similar lengths (:func:`length_runs`),
+        so a long caption does not pad all the others to its length. Rows without a context cost
+        nothing. ``grad=False`` reads them under ``torch.no_grad()``: no gradient reaches the
+        encoder through this pass (``visual_prefix``'s ``context_grad``).
         """
         mask, device = batch.context_mask, batch.input_ids.device
         B, L = mask.shape
@@ -450,15 +485,20 @@ class TransformerEncoder(nn.Module):
         if not distinct:
             return torch.zeros(B, L, self.dim, device=device)
         cls_id, sep_id, pad_id = self._special_ids()
-        width = 2 + max(map(len, distinct))
-        ids = torch.full((len(distinct), width), pad_id, dtype=torch.long)
-        attention = torch.zeros(len(distinct), width, dtype=torch.long)
-        for k, context in enumerate(distinct):
-            ids[k, : len(context) + 2] = torch.tensor([cls_id, *context, sep_id])
-            attention[k, : len(context) + 2] = 1
-        read = self._run(ids.to(device), attention.to(device), None)
-        pieces = torch.cat([read[which[b], 1: 1 + len(c)] for b, c in enumerate(contexts) if c])
-        return read.new_zeros(B, L, read.size(-1)).masked_scatter(mask.unsqueeze(-1), pieces)
+        texts = list(distinct)
+        alone: list[Tensor] = [torch.empty(0)] * len(texts)  # each distinct context's sub-word states
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            for run in length_runs([len(c) + 2 for c in texts]):
+                ids = torch.full((len(run), 2 + max(len(texts[k]) for k in run)), pad_id, dtype=torch.long)
+                attention = torch.zeros_like(ids)
+                for row, k in enumerate(run):
+                    ids[row, : len(texts[k]) + 2] = torch.tensor([cls_id, *texts[k], sep_id])
+                    attention[row, : len(texts[k]) + 2] = 1
+                read = self._run(ids.to(device), attention.to(device), None)
+                for row, k in enumerate(run):
+                    alone[k] = read[row, 1: 1 + len(texts[k])]
+        pieces = torch.cat([alone[k] for k in which if k >= 0])
+        return pieces.new_zeros(B, L, pieces.size(-1)).masked_scatter(mask.unsqueeze(-1), pieces)
 
     def pool(self, states: Tensor, batch: EncodedBatch) -> Tensor:
         """Sub-word states ``[B, L, d]`` to word states ``[B, n, d]`` by the encoder's pooling."""

@@ -199,7 +199,8 @@ class GraphieModel(nn.Module):
         """
         sources = self.config.fusion_sources
         objects = self.scene_encoder(batch.scene, self.encoder.embed_phrases) if "objects" in sources else None
-        context = self.encoder.read_context(batch.encoded) if "context" in sources else None
+        grad = getattr(self.fusion, "context_grad", True)  # visual_prefix's option
+        context = self.encoder.read_context(batch.encoded, grad) if "context" in sources else None
         return objects, self.image_representation(batch, objects, context)
 
     def image_representation(self, batch: Batch, objects: tuple[Tensor, Tensor, Tensor] | None,
