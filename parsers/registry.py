@@ -13,6 +13,8 @@ bottom layer); :mod:`graphie.registry` re-exports them and adds the model-side o
 from __future__ import annotations
 
 import importlib
+import json
+import threading
 from typing import Any, Callable, Generic, Sequence, TypeVar
 
 from .errors import UnknownComponentError
@@ -34,6 +36,8 @@ class Registry(Generic[T]):
         self.builtins = tuple(builtins)
         self._factories: dict[str, Callable[..., T]] = {}
         self._loaded = not self.builtins
+        self._shared: dict[str, T] = {}
+        self._shared_lock = threading.Lock()
 
     def _load(self) -> None:
         """Import the :attr:`builtins` modules once (their imports register the built-ins)."""
@@ -76,6 +80,15 @@ class Registry(Generic[T]):
         ``detectors.create("default", ocr="full")``."""
         return self.get(name)(**kwargs)
 
+    def shared(self, name: str, **kwargs: Any) -> T:
+        """The component ``name`` built with ``kwargs`` once per process and reused by every later
+        call with the same name and arguments (models load on first use, not on every image)."""
+        key = json.dumps([name, kwargs], sort_keys=True, default=str)
+        with self._shared_lock:
+            if key not in self._shared:
+                self._shared[key] = self.create(name, **kwargs)
+            return self._shared[key]
+
     def names(self) -> list[str]:
         """The registered names, sorted."""
         self._load()
@@ -90,3 +103,6 @@ class Registry(Generic[T]):
 detectors: Registry = Registry("detector")
 #: Image → ImageNet tags backends (:mod:`parsers.image.tags`).
 taggers: Registry = Registry("tagger")
+#: Image → a grid of feature vectors from its pixels (:mod:`parsers.image.features`): what the
+#: ``pixels`` source of graphie's fusion components reads.
+feature_maps: Registry = Registry("feature map", builtins=["parsers.image.features"])

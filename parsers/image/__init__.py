@@ -1,5 +1,5 @@
 """Image → scene graph: robust loading, detector and tagger backends chosen by name, spatial
-predicates, ImageNet tags, region features, caching and drawing.
+predicates, ImageNet tags, region features, feature grids, caching and drawing.
 
     from parsers.image import parse_image
     graph = parse_image("photo.jpg")                      # offline default backend
@@ -10,7 +10,7 @@ predicates, ImageNet tags, region features, caching and drawing.
 from .cache import SceneGraphCache, content_hash
 from .detectors import Detector, GraphSource, caption_scene_graph
 from .draw import draw_scene_graph
-from .features import RegionFeatureExtractor
+from .features import FeatureMapExtractor, RegionFeatureExtractor, get_feature_map
 from .loading import DEFAULT_MAX_PIXELS, load_image
 from .parse import build_scene_graph, get_detector, parse_image, parse_images
 from .predicates import relation, spatial_predicates
@@ -19,6 +19,7 @@ from .tags import Tagger, get_tagger, tag_scene_graph
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "Detector",
+    "FeatureMapExtractor",
     "GraphSource",
     "RegionFeatureExtractor",
     "SceneGraphCache",
@@ -28,6 +29,7 @@ __all__ = [
     "content_hash",
     "draw_scene_graph",
     "get_detector",
+    "get_feature_map",
     "get_tagger",
     "load_image",
     "parse_image",

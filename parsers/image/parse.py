@@ -1,11 +1,10 @@
-"""``parse_image``: image (or its file name) → scene graph, with any registered detector and tagger."""
+"""``parse_image``: image (or its file name) → scene graph, with any registered detector, tagger and
+feature-map extractor."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import threading
 from typing import Any, Iterable
 
 from PIL import Image
@@ -15,7 +14,7 @@ from ..registry import detectors
 from ..scene import IMAGE_LABEL, SceneEdge, SceneGraph, SceneObject
 from .cache import SceneGraphCache, content_hash
 from .detectors.base import Detector, GraphSource, detector_settings
-from .features import RegionFeatureExtractor
+from .features import FeatureMapExtractor, RegionFeatureExtractor, feature_map_settings, get_feature_map
 from .loading import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from .predicates import MAX_RELATIONS_PER_OBJECT, spatial_predicates
 from .tags import Tagger, get_tagger, tag_scene_graph, tagger_settings
@@ -27,18 +26,10 @@ logger = logging.getLogger(__name__)
 #: searched in the three largest people only).
 GRAPH_VERSION = 3
 
-_instances: dict[str, Any] = {}
-_instances_lock = threading.Lock()
-
-
 def get_detector(name: str, **options: Any) -> Any:
     """The registered detector ``name`` built with ``options``, created once per process
     (models load on first use, not on every image)."""
-    key = json.dumps([name, options], sort_keys=True, default=str)
-    with _instances_lock:
-        if key not in _instances:
-            _instances[key] = detectors.create(name, **options)
-        return _instances[key]
+    return detectors.shared(name, **options)
 
 
 def _image_id(src: ImageSource, image_id: str | None) -> str | None:
@@ -82,6 +73,7 @@ def parse_image(
     tagger: str | Tagger | None = "default",
     crop_tags: int = 1,
     relations: int = MAX_RELATIONS_PER_OBJECT,
+    pixels: bool | str | FeatureMapExtractor | None = False,
     image_id: str | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     device: str = "cpu",
@@ -90,14 +82,19 @@ def parse_image(
     """Scene graph of one image: the whole-image node, the ``max_objects`` highest-scoring
     detections, spatial predicates (at most ``relations`` related objects each), ImageNet tags
     (``tagger``, a registered name or any :class:`~parsers.image.tags.Tagger`, ``None`` for
-    none: scene tags on the image node and crop tags on the ``crop_tags`` best objects), and
-    (``features=True`` or ``"roi"``/``"crop"``) 1280-d MobileNetV2 region features.
+    none: scene tags on the image node and crop tags on the ``crop_tags`` best objects),
+    (``features=True`` or ``"roi"``/``"crop"``) 1280-d MobileNetV2 region features, and
+    (``pixels``, off by default) the image's feature grid as the graph's ``pixels``: ``True`` for
+    the ``default`` extractor of :data:`~parsers.registry.feature_maps` (EfficientNet-Lite3's
+    9×9×1280 map, about 25 ms of one core an image), a registered name, or any
+    :class:`~parsers.image.features.FeatureMapExtractor`.
 
     ``image`` is a local path, encoded bytes, a PIL image or a numpy array (H×W×3 or H×W, see
     :func:`~parsers.image.loading.load_image`). ``detector`` is a registered
     name (options go to its constructor) or any :class:`Detector`. Backends that look
     graphs up by file name (``precomputed``, ``caption``) use ``image_id`` (default: the
-    path's base name) and do not decode the image. With ``cache_dir`` results are stored
+    path's base name) and do not decode the image: their graphs carry ``pixels`` only if they were
+    stored with them. With ``cache_dir`` results are stored
     on disk keyed by the image content and all these settings, and reused. ``device``
     runs the feature network there (``"cuda"``); detector backends take their own.
     """
@@ -125,9 +122,12 @@ def parse_image(
     if crop_tags < 0 or relations < 0:
         raise InvalidInputError(f"crop_tags and relations must be >= 0, got {crop_tags} and {relations}")
     tag_with = get_tagger(tagger) if isinstance(tagger, str) else tagger
+    grid_with = _feature_map(pixels)
     settings = {**detector_settings(det), "max_objects": max_objects, "features": feature_mode,
                 "tags": {**tagger_settings(tag_with), "crops": crop_tags} if tag_with is not None else None,
                 "relations": relations, "graph_version": GRAPH_VERSION}
+    if grid_with is not None:  # only then: the keys of graphs cached without pixels stay what they were
+        settings["pixels"] = feature_map_settings(grid_with)
     cache = SceneGraphCache(cache_dir) if cache_dir is not None else None
     key = None
     if cache is not None:
@@ -147,9 +147,25 @@ def parse_image(
         graph.objects[0].feature = whole
         for o, f in zip(graph.objects[1:], regions):
             o.feature = f
+    if grid_with is not None:
+        graph.pixels = grid_with.grid(rgb)
     if cache is not None:
         cache.put(key, settings, graph)
     return graph
+
+
+def _feature_map(pixels: Any) -> Any:
+    """The extractor ``parse_image``'s ``pixels`` asks for: ``None`` (off), the ``default`` one
+    (``True``), a registered name, or the object given."""
+    if pixels is None or pixels is False:
+        return None
+    if pixels is True:
+        return get_feature_map("default")
+    if isinstance(pixels, str):
+        return get_feature_map(pixels)
+    if isinstance(pixels, FeatureMapExtractor):
+        return pixels
+    raise InvalidInputError(f"pixels must be True, False, a feature-map name or an extractor with grid(), got {pixels!r}")
 
 
 def parse_images(

