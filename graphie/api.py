@@ -338,10 +338,10 @@ class Extractor:
 
         if isinstance(image, SceneGraph):
             return image.top(self.max_objects)
-        if image is not None:
-            return parse_image(
-                image, self._detector(), max_objects=self.max_objects, cache_dir=self.cache_dir
-            )
+        if image is not None:  # with the feature grid when the model reads the source "pixels"
+            cfg = self.model.config
+            return parse_image(image, self._detector(), max_objects=self.max_objects, cache_dir=self.cache_dir,
+                               pixels=cfg.pixel_features if cfg.reads_pixels else False)
         if caption is not None and caption.strip():
             return caption_scene_graph(caption, max_objects=self.max_objects)
         return None

@@ -247,9 +247,11 @@ class Extraction:
         if self.text_graph is not None:
             d["text_graph"] = self.text_graph.to_dict()
         if self.scene_graph is not None:
-            # Region feature vectors are model input, not findings: 1280 floats an object would
-            # swamp every JSON result, so results leave them out (scene-graph caches keep them).
+            # Region features and the pixel feature grid are model input, not findings: 1280 floats
+            # an object (a grid of them) would swamp every JSON result, so results leave them out
+            # (scene-graph caches keep them).
             scene = self.scene_graph.to_dict()
+            scene.pop("pixels", None)
             for obj in scene["objects"]:
                 obj.pop("feature", None)
             d["scene_graph"] = scene

@@ -105,7 +105,7 @@ def test_bad_inputs_and_options_are_one_line_errors():
     with pytest.raises(InvalidInputError, match="fusion_sources"):
         ModelConfig(fusion="relevance_gate", fusion_sources=[])
     with pytest.raises(InvalidInputError, match="image source"):
-        ImageRepresentation.join({"pixels": (image.states, image.mask)})
+        ImageRepresentation.join({"sound": (image.states, image.mask)})
 
 
 def test_join_puts_sources_side_by_side():
@@ -195,11 +195,12 @@ def test_hybrid_focus_lies_between_uniform_and_one_unit():
 def test_expert_weights_mix_the_sources_a_post_has():
     torch.manual_seed(0)
     fusion = create_fusion("experts", D, {"heads": 2}).eval()
-    assert fusion.diagnostics == ("weight_objects", "weight_context")
+    assert fusion.diagnostics == ("weight_objects", "weight_context", "weight_pixels")  # one expert a source
     text, text_mask, image = tensors()
     with torch.no_grad():
         weights = fusion(text, text_mask, image).diagnostics
     objects, context = weights["weight_objects"], weights["weight_context"]
+    assert weights["weight_pixels"].abs().sum() == 0  # no post has pixel units: that expert gets nothing
     torch.testing.assert_close(objects[0] + context[0], torch.tensor(1.0))
     assert 0 < context[0] < 1  # both sources: a soft mixture
     assert objects[1] == 1 and context[1] == 0  # objects only: that expert whole
@@ -229,8 +230,9 @@ def test_experts_follow_the_models_sources():
         fusion(text, text_mask, image)
     with pytest.raises(InvalidInputError, match="not a fusion option"):
         create_fusion("experts", D, {"sources": ["context"]})
-    with pytest.raises(InvalidInputError, match="sources must be distinct"):
-        create_fusion("experts", D, {}, sources=["pixels"])
+    for bad in (["sound"], ["context", "context"], []):
+        with pytest.raises(InvalidInputError, match="sources must be distinct"):
+            create_fusion("experts", D, {}, sources=bad)
     model = GraphieModel(tiny_config("experts", fusion_sources=["context"]))
     assert model.fusion.sources == ["context"] and model.scene_encoder is None
     assert create_fusion("umt", D, {"heads": 2}, sources=["context"]) is not None  # takes no sources: not given
@@ -343,11 +345,9 @@ def test_a_context_only_fusion_builds_no_scene_encoder():
     assert out.fusion["gate"][0] == 0 and out.fusion["gate"][1] > 0  # post 0 has objects only, post 1 context
 
 
-def test_marker_rows_of_one_post_share_its_image_group():
-    torch.manual_seed(0)
-    config = ModelConfig(task="mnre", head="marker", gnn_layers=0, relation_labels=["/per/per/couple"],
-                         max_length=48, pair_channels=[], fusion="relevance_gate", fusion_options={"heads": 2})
-    model = GraphieModel(config)
+def marked_posts() -> list[Post]:
+    """Two posts for the ``marker`` head (images ``a.jpg`` and ``b.jpg``), each with two given
+    entities and a pair each way: four rows, two a post."""
     posts = []
     for image in ("a.jpg", "b.jpg"):
         post = jmere_post()
@@ -355,6 +355,15 @@ def test_marker_rows_of_one_post_share_its_image_group():
         post.entities, post.image = [a, b], image
         post.relations = [Relation(a, b, "/per/per/couple"), Relation(b, a, "None")]
         posts.append(post)
+    return posts
+
+
+def test_marker_rows_of_one_post_share_its_image_group():
+    torch.manual_seed(0)
+    config = ModelConfig(task="mnre", head="marker", gnn_layers=0, relation_labels=["/per/per/couple"],
+                         max_length=48, pair_channels=[], fusion="relevance_gate", fusion_options={"heads": 2})
+    model = GraphieModel(config)
+    posts = marked_posts()
     batch = model.collator()(make_examples(posts, parse_posts(posts), [scene(), scene()]))
     objects = model.scene_encoder(batch.scene, model.encoder.embed_phrases)
     _, sub_words = model.encoder.read(batch.encoded)

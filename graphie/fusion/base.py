@@ -2,8 +2,9 @@
 
 A fusion component reads a batch's word states and the post's *image representation* — a set of
 units in the text encoder's space: the scene graph's object states (from the detector on a real
-image, or from a caption's scene graph) and/or the sub-word states of the post's context segment
-(its caption, notes) — and returns new word states, an auxiliary loss and per-post diagnostics
+image, or from a caption's scene graph), the sub-word states of the post's context segment (its
+caption, notes) and/or the cells of a CNN's feature grid over the post's pixels (:class:`PixelUnits`)
+— and returns new word states, an auxiliary loss and per-post diagnostics
 (e.g. the relevance gate's value). Posts without any image unit get their text states back
 unchanged, bit for bit, and diagnostics of 0 (a gate closed).
 
@@ -29,8 +30,9 @@ from torch import Tensor, nn
 from ..errors import InvalidInputError
 from ..registry import fusions
 
-#: What an image unit can come from: a scene-graph object, or a sub-word of the context segment.
-SOURCES: tuple[str, ...] = ("objects", "context")
+#: What an image unit can come from: a scene-graph object, a sub-word of the context segment, or a
+#: cell of the image's feature grid.
+SOURCES: tuple[str, ...] = ("objects", "context", "pixels")
 
 
 @dataclass
@@ -72,6 +74,59 @@ class ImageRepresentation:
             raise InvalidInputError(f"image sources differ in batch or width: {[tuple(x.shape) for x in states]}")
         dtype = functools.reduce(torch.promote_types, (x.dtype for x in states))
         return cls(torch.cat([x.to(dtype) for x in states], 1), torch.cat(masks, 1), torch.cat(sources, 1), group)
+
+
+class PixelUnits(nn.Module):
+    r"""The ``pixels`` source: each cell of an image's feature grid (a CNN's last convolutional
+    map, :class:`parsers.scene.FeatureGrid`) becomes an image unit in the text encoder's space,
+    through a learned projection and a learned embedding of the cell's position.
+
+    .. math::
+        u_c = \mathrm{LN}\big(\mathrm{Drop}(W f_c + b + p_c)\big) \qquad (c = 1 \dots R \cdot C_g)
+
+    :math:`f_c` is cell :math:`c`'s feature vector (row-major over the grid's :math:`R` rows and
+    :math:`C_g` columns) and :math:`p_c` its position embedding. A post without a grid has no unit.
+
+    This is the visual input the fusion papers read: UMT (Yu et al., ACL 2020; :mod:`graphie.fusion.umt`)
+    projects ResNet-152's 7×7×2048 grid linearly into the text's width, one unit per cell.
+
+    Deviations from UMT:
+        - the grid is EfficientNet-Lite3's int8 9×9×1280 map (:class:`parsers.image.features.EfficientNetLite3Grid`),
+          frozen, the network the tagger already runs; no ResNet-152 weights install here;
+        - a learned position embedding per cell and a LayerNorm put the units on the scale of the
+          text encoder's states (UMT adds no position); the effect is unmeasured (no benchmark has images here).
+
+    Args:
+        channels (int): width of a cell's feature vector (1280 for EfficientNet-Lite3).
+        cells (int): cells of the grid, rows × cols (81 for EfficientNet-Lite3's 9×9).
+        dim (int): width of the text encoder's states.
+        dropout (float): dropout before the LayerNorm (default 0.1).
+
+    Shapes:
+        - **features:** :math:`(B, k, \text{channels})` with :math:`k` = ``cells``, or :math:`k = 0`
+          when no post of the batch has a grid; **mask:** :math:`(B, k)` (True = a cell of a post with a grid)
+        - **output:** unit states :math:`(B, k, d)` (zeros where the mask is False) and the mask
+    """
+
+    def __init__(self, channels: int, cells: int, dim: int, dropout: float = 0.1):
+        super().__init__()
+        if channels <= 0 or cells <= 0:
+            raise InvalidInputError(f"pixel units need a grid of cells and channels, got {cells} cells of {channels}")
+        self.proj = nn.Linear(channels, dim)
+        self.position = nn.Parameter(torch.zeros(cells, dim))
+        nn.init.normal_(self.position, std=0.02)
+        self.dropout = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        cells = self.position.shape[0]
+        if features.dim() != 3 or features.shape[1] not in (0, cells) or tuple(mask.shape) != tuple(features.shape[:2]):
+            raise InvalidInputError(f"pixel features must be [B, {cells} (or 0), channels] with a mask [B, cells], "
+                                    f"got {tuple(features.shape)} and {tuple(mask.shape)}")
+        if features.shape[1] == 0:
+            return features.new_zeros(features.shape[0], 0, self.position.shape[1]), mask.bool()
+        x = self.norm(self.dropout(self.proj(features.to(self.proj.weight.dtype)) + self.position))
+        return x * mask[..., None].to(x.dtype), mask.bool()
 
 
 @dataclass

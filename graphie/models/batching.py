@@ -6,7 +6,9 @@ Training and prediction both walk it; :func:`length_batches` groups examples for
 The image side plugs in through ``Example.scene_graph`` / ``Batch.scene_graphs``: one
 :class:`parsers.scene.SceneGraph` (or ``None``) per post, collated by
 :meth:`graphie.models.scene_encoder.SceneBatch.collate` into ``Batch.scene`` whenever the model
-reads them (an alignment other than ``"none"``, or a fusion that reads objects: ``ModelConfig.reads_scene``).
+reads them (an alignment other than ``"none"``, or a fusion that reads objects: ``ModelConfig.reads_scene``);
+their pixel feature grids (``SceneGraph.pixels``) by :func:`collate_pixels` into ``Batch.pixels``
+when a fusion reads the source ``pixels`` (``ModelConfig.reads_pixels``).
 """
 
 from __future__ import annotations
@@ -127,6 +129,8 @@ class Batch:
     bio_mask: Tensor | None = None  # [B, n] words whose tags are trained (see partial_mask)
     scene_graphs: list[SceneGraph | None] = field(default_factory=list)
     scene: SceneBatch | None = None  # when the model reads scene graphs (ModelConfig.reads_scene)
+    pixels: Tensor | None = None  # [B, cells, C] feature grids, [B, 0, C] if none (ModelConfig.reads_pixels)
+    pixel_mask: Tensor | None = None  # [B, cells] bool, True = a cell of a post with a grid
     extra: dict[str, Tensor] = field(default_factory=dict)  # what a head from outside the package adds
 
     def to(self, device: torch.device | str) -> "Batch":
@@ -183,6 +187,8 @@ class Collator:
             self._graph_tensors(batch, kept)
         if cfg.reads_scene:
             batch.scene = SceneBatch.collate(batch.scene_graphs, cfg.max_objects, cfg.scene_tags)
+        if cfg.reads_pixels:
+            batch.pixels, batch.pixel_mask = collate_pixels(batch.scene_graphs, cfg.pixel_shape, examples)
         return batch, kept
 
     def _graph_tensors(self, batch: Batch, kept: list[int]) -> None:
@@ -235,6 +241,9 @@ class Collator:
             batch.pair_labels = torch.tensor(labels, dtype=torch.long)
         if self.config.reads_scene:
             self._marked_scene(batch, owners, positions)
+        if self.config.reads_pixels:
+            batch.pixels, batch.pixel_mask = collate_pixels([batch.scene_graphs[b] for b in owners],
+                                                            self.config.pixel_shape, [examples[b] for b in owners])
         return batch
 
     def _marked_scene(self, batch: Batch, owners: list[int], positions: list[list[int]]) -> None:
@@ -272,6 +281,32 @@ class Collator:
         batch.pair_weights = torch.stack(weights) if weights else torch.zeros(0, n, n)
         if with_targets:
             batch.pair_labels = torch.tensor(labels, dtype=torch.long)
+
+
+def collate_pixels(scene_graphs: Sequence[SceneGraph | None], shape: tuple[int, int, int],
+                   examples: Sequence[Example] | None = None) -> tuple[Tensor, Tensor]:
+    """The feature grids of a batch's rows: ``[B, cells, C]`` float32 (each grid's cells in
+    row-major order; zeros for a row without one) and ``[B, cells]`` bool, True for every cell of
+    a row whose scene graph has ``pixels``; ``[B, 0, C]`` and ``[B, 0]`` when no row has a grid.
+
+    Raises:
+        InvalidInputError: a grid whose shape is not ``shape`` (the model's :attr:`ModelConfig.pixel_shape`).
+    """
+    rows, cols, channels = shape
+    grids = [g.pixels if g is not None else None for g in scene_graphs]
+    for i, grid in enumerate(grids):
+        if grid is not None and grid.shape != tuple(shape):
+            post = examples[i].post.id if examples is not None else None
+            raise InvalidInputError(f"post {i} ({post or 'no id'}): its scene graph's pixel grid has shape {grid.shape} "
+                                    f"({grid.extractor or 'unnamed'}); the model reads {tuple(shape)}")
+    cells = rows * cols if any(g is not None for g in grids) else 0
+    features = torch.zeros(len(grids), cells, channels)
+    mask = torch.zeros(len(grids), cells, dtype=torch.bool)
+    for i, grid in enumerate(grids):
+        if grid is not None:
+            features[i] = torch.from_numpy(grid.vectors())
+            mask[i] = True
+    return features, mask
 
 
 def partial_mask(entities: Sequence[EntityTuple], n: int) -> Tensor:

@@ -130,11 +130,15 @@ class ModelConfig(StrictConfig):
     scene_tags: int = Field(2, ge=0)  # ImageNet tags (p >= 0.3) added to each object's phrase; 0: labels only
     graph_loss_weight: float = Field(0.6, ge=0.0)  # EEGA's lambda
     # A fusion component (a name in graphie.registry.fusions, graphie.fusion) where the word states
-    # meet the post's image representation: the scene graph's objects and/or the context segment's
-    # sub-words (fusion_sources). Its options (auxiliary loss weights included) in fusion_options.
+    # meet the post's image representation: the scene graph's objects, the context segment's
+    # sub-words and/or the cells of the image's feature grid (fusion_sources). Its options
+    # (auxiliary loss weights included) in fusion_options.
     fusion: str = "none"
     fusion_options: dict[str, Any] = Field(default_factory=dict)
-    fusion_sources: list[Literal["objects", "context"]] = Field(default_factory=lambda: ["objects", "context"])
+    fusion_sources: list[Literal["objects", "context", "pixels"]] = Field(default_factory=lambda: ["objects", "context"])
+    # The source "pixels": the feature-map extractor (a name in parsers.registry.feature_maps) whose
+    # grid the model reads; training and graphie.extract compute the grids with it.
+    pixel_features: str = "default"
     entity_types: list[str] = Field(default_factory=list)
     relation_labels: list[str] = Field(default_factory=list)
     none_label: str = "None"
@@ -173,7 +177,7 @@ class ModelConfig(StrictConfig):
             (self.head in heads, f"head {self.head!r} is not registered; known: {', '.join(heads.names())}"),
             (self.fusion in fusions, f"fusion {self.fusion!r} is not registered; known: {', '.join(fusions.names())}"),
             (len(set(self.fusion_sources)) == len(self.fusion_sources) and (self.fusion == "none" or self.fusion_sources),
-             "fusion_sources names no source or one twice: use [\"objects\"], [\"context\"] or both"),
+             "fusion_sources names no source or one twice: use one or more of \"objects\", \"context\", \"pixels\""),
             (self.head != "marker" or self.task == "mnre", "head 'marker' labels given pairs: task must be 'mnre'"),
             (self.head != "marker" or self.gnn_layers == 0,
              "head 'marker' reads the marked sequence: set gnn_layers 0"),
@@ -190,6 +194,8 @@ class ModelConfig(StrictConfig):
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.reads_pixels:
+            self._check_pixel_features()
         return self
 
     def check(self) -> None:
@@ -216,6 +222,30 @@ class ModelConfig(StrictConfig):
         from ..registry import fusions
 
         return self.fusion in fusions and bool(getattr(fusions.get(self.fusion), "enters_encoder", False))
+
+    @property
+    def reads_pixels(self) -> bool:
+        """Whether the model reads the posts' pixel feature grids: a fusion with the source ``pixels``."""
+        return self.fusion != "none" and "pixels" in self.fusion_sources
+
+    @property
+    def pixel_shape(self) -> tuple[int, int, int]:
+        """``(rows, cols, channels)`` of the grids of ``pixel_features`` (the extractor class's ``shape``)."""
+        from parsers.registry import feature_maps
+
+        return tuple(int(v) for v in feature_maps.get(self.pixel_features).shape)  # type: ignore[return-value]
+
+    def _check_pixel_features(self) -> None:
+        """``pixel_features`` names a registered feature map whose class declares its grid's ``shape``."""
+        from parsers.registry import feature_maps
+
+        if self.pixel_features not in feature_maps:
+            raise ValueError(f"pixel_features {self.pixel_features!r} is not a registered feature map; "
+                             f"known: {', '.join(feature_maps.names())}")
+        shape = getattr(feature_maps.get(self.pixel_features), "shape", None)
+        if not (isinstance(shape, tuple) and len(shape) == 3 and all(isinstance(v, int) and v > 0 for v in shape)):
+            raise ValueError(f"feature map {self.pixel_features!r} declares no grid shape (rows, cols, channels): "
+                             f"got {shape!r}")
 
     @property
     def reads_scene(self) -> bool:

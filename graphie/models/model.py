@@ -1,5 +1,5 @@
 """GraphieModel: encoder -> dependency-graph attribute transformer -> (scene-graph alignment)
--> (fusion with the image representation, :mod:`graphie.fusion`) -> a head chosen by name (:mod:`graphie.models.heads`, which owns its targets, loss and
+-> (fusion with the image representation, :mod:`graphie.fusion`: objects, context, pixels) -> a head chosen by name (:mod:`graphie.models.heads`, which owns its targets, loss and
 decoding): ``bio`` (token tags, optional CRF), ``grid`` (multi-channel pair features ->
 word-pair tagging), ``marker`` (typed entity markers, given pairs), ``queries`` (entity types asked
 as questions, one row per type).
@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError, ModelLoadError
-from ..fusion.base import Fusion, ImageRepresentation, create_fusion
+from ..fusion.base import Fusion, ImageRepresentation, PixelUnits, create_fusion
 from ..registry import alignments, heads
 from ..types import Extraction, Post
 from .attribute import AttributeTransformer
@@ -93,6 +93,11 @@ class GraphieModel(nn.Module):
         self.text_gnn = (AttributeTransformer(d, 2 * len(DEP_LABELS) + 1, config.gnn_layers, config.dep_label_dim,
                                               config.gnn_heads, config.dropout) if config.gnn_layers else None)
         self.alignment, self.scene_encoder, self.fusion = _create_image_side(config, self.encoder)
+        # The source "pixels": each cell of the post's feature grid an image unit (built only when read).
+        self.pixel_units = None
+        if config.reads_pixels:
+            rows, cols, channels = config.pixel_shape
+            self.pixel_units = PixelUnits(channels, rows * cols, d, config.dropout)
         # The only place the model learns which head it has. The head's parts are registered
         # here, under their own names, so weights keep the names saved models have (bio.*, grid.*).
         head = heads.create(config.head, config=config, dim=d)
@@ -206,15 +211,19 @@ class GraphieModel(nn.Module):
     def image_representation(self, batch: Batch, objects: tuple[Tensor, Tensor, Tensor] | None,
                              sub_words: Tensor | None) -> ImageRepresentation:
         """What the fusion reads as each row's image (:class:`~graphie.fusion.base.ImageRepresentation`):
-        the scene encoder's object states and/or the context segment's sub-word states (``sub_words``
-        ``[B, L, d]``, read at :attr:`EncodedBatch.context_mask <graphie.models.encoder.EncodedBatch.context_mask>`),
-        as ``config.fusion_sources`` says; rows showing one post's image (or one image file) share a group."""
+        the scene encoder's object states, the context segment's sub-word states (``sub_words``
+        ``[B, L, d]``, read at :attr:`EncodedBatch.context_mask <graphie.models.encoder.EncodedBatch.context_mask>`)
+        and/or the cells of the post's pixel feature grid (:class:`~graphie.fusion.base.PixelUnits`
+        over ``batch.pixels``; none for a row without a grid), as ``config.fusion_sources`` says;
+        rows showing one post's image (or one image file) share a group."""
         parts = {}
         for source in self.config.fusion_sources:
             if source == "objects":
                 parts["objects"] = objects[0], objects[1]
-            else:
+            elif source == "context":
                 parts["context"] = sub_words, batch.encoded.context_mask
+            else:
+                parts["pixels"] = self.pixel_units(batch.pixels, batch.pixel_mask)
         examples = batch.examples
         if batch.marker_index is not None:  # marker rows are pairs: each reads its post's image
             examples = [examples[b] for b in batch.pair_index.tolist()]

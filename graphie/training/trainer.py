@@ -211,11 +211,13 @@ def add_provided_context(posts: Sequence[Post], name: str, options: dict[str, An
 
 def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: int = 10,
                      images: str | os.PathLike | None = None,
-                     scene_graphs: str | os.PathLike | None = None) -> list[Any] | None:
+                     scene_graphs: str | os.PathLike | None = None, pixels: str | None = None) -> list[Any] | None:
     """Per-post scene graphs for the alignment: ``None`` for source ``"none"``; else one
     :class:`parsers.scene.SceneGraph` per post (``None`` where a post has none) parsed from its
     ``"caption"``, from its ``"image"`` file in the folder ``images``, or looked up by image
-    file name in the JSON object ``scene_graphs`` (``"precomputed"``)."""
+    file name in the JSON object ``scene_graphs`` (``"precomputed"``). ``pixels``: the feature map
+    (a name in :data:`parsers.registry.feature_maps`) whose grid each ``"image"`` graph gets as its
+    ``pixels`` (a model that reads the source ``pixels``); precomputed graphs carry their own."""
     if source not in SCENE_SOURCES:
         raise InvalidInputError(f"scene source must be one of {SCENE_SOURCES}, got {source!r}")
     if source == "none":
@@ -241,15 +243,17 @@ def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: i
     out = []
     for p in posts:
         path = Path(images) / p.image if p.image else None
-        out.append(parse_image(path, max_objects=max_objects, image_id=p.image) if path and path.is_file() else None)
+        out.append(parse_image(path, max_objects=max_objects, image_id=p.image, pixels=pixels or False)
+                   if path and path.is_file() else None)
     return out
 
 
-def _scenes(posts: Sequence[Post], data: DataConfig, max_objects: int, base: Path | None) -> list[Any] | None:
+def _scenes(posts: Sequence[Post], data: DataConfig, model_cfg: ModelConfig, base: Path | None) -> list[Any] | None:
     if data.scene in ("none", "caption"):
-        return scene_graphs_for(posts, data.scene, max_objects)
+        return scene_graphs_for(posts, data.scene, model_cfg.max_objects)
     paths = {k: resolve_path(getattr(data, k), base) for k in ("images", "scene_graphs") if getattr(data, k)}
-    return scene_graphs_for(posts, data.scene, max_objects, **paths)
+    pixels = model_cfg.pixel_features if model_cfg.reads_pixels else None
+    return scene_graphs_for(posts, data.scene, model_cfg.max_objects, pixels=pixels, **paths)
 
 
 def labels_from(posts: Sequence[Post], task: str, none_label: str) -> tuple[list[str], list[str]]:
@@ -385,7 +389,7 @@ def _image_evidence(posts: list[Post], spec: DataConfig, model_cfg: ModelConfig,
                     base: Path | None) -> list[Any] | None:
     """The scene graphs of one data section's posts; with ``image_context`` also written, as
     text, into each post's context."""
-    scenes = _scenes(posts, spec, model_cfg.max_objects, base)
+    scenes = _scenes(posts, spec, model_cfg, base)
     if spec.image_context:
         add_image_context(posts, scenes)
     return scenes
@@ -674,6 +678,11 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
             log.info("extra training set %s: %d posts%s", spec.train, len(posts),
                      " (entities only)" if spec.entities_only else "")
         log.info("parsed in %.1fs", time.time() - t0)
+        if model_cfg.reads_pixels and not any(ex.scene_graph is not None and ex.scene_graph.pixels is not None
+                                              for ex in examples):
+            raise InvalidInputError("model.fusion_sources has \"pixels\" but no training post has a pixel feature "
+                                    "grid: set data.scene \"image\" with data.images, or \"precomputed\" scene "
+                                    "graphs saved with their pixels")
         if opts.init_from:  # the saved model's co-occurrence statistics, not refitted ones
             model = start_from(model_cfg, opts.init_from, resolve_path(opts.init_from, base)).to(device)
         else:
