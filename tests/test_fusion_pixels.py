@@ -363,3 +363,20 @@ def test_extract_computes_the_grid_of_the_given_image(trained, photos):
     assert other.image_relevance != result.image_relevance  # another photo, another reading
     alone = extractor.extract(text)  # no image: the text states, no error
     assert alone.scene_graph is None and alone.image_relevance == 0.0
+
+
+def test_evaluate_reads_the_images_of_a_pixel_model_and_refuses_to_score_it_without(trained, capsys):
+    from graphie.cli import main
+    from graphie.training.evaluate import evaluate
+    from graphie.training.trainer import load_posts, scene_graphs_for
+
+    root, config, _ = trained
+    data, images = config["data"]["dev"], config["data"]["images"]
+    assert main(["evaluate", str(root / "model"), "--task", "jmere", "--data", data]) == 2
+    assert "--images" in capsys.readouterr().err  # not scored as if the posts had no image
+    assert main(["evaluate", str(root / "model"), "--task", "jmere", "--data", data, "--images", images]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    model = GraphieModel.from_pretrained(root / "model")
+    posts = load_posts({"format": "jmere_from_mnre", "dev": data}, "dev")
+    scenes = scene_graphs_for(posts, "image", model.config.max_objects, images=images, pixels="default")
+    assert printed == json.loads(json.dumps(evaluate(model, posts, "jmere", scenes)[0]))  # the grids were read

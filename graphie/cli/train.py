@@ -111,12 +111,16 @@ def run_evaluate(args: argparse.Namespace) -> int:
     posts = load_posts(data, "dev")
     if "caption" in model.config.context:  # the caption in front of the notes, as in training
         add_image_context(posts, None)
-    scene = args.scene
+    scene, cfg = args.scene, model.config
+    if cfg.reads_pixels and not (args.images or args.scene_graphs):  # else scored as if it had no image
+        raise InvalidInputError(f"{args.model} reads the pixels of the posts' images (fusion_sources "
+                                f"{cfg.fusion_sources}): pass --images FOLDER (or --scene-graphs saved with their pixels)")
     if scene is None:
-        aligns = model.config.reads_scene
+        aligns = cfg.reads_scene or cfg.reads_pixels
         scene = ("precomputed" if aligns and args.scene_graphs else "image" if aligns and args.images
                  else "caption" if aligns and args.captions else "none")
-    scenes = scene_graphs_for(posts, scene, model.config.max_objects, args.images, args.scene_graphs)
+    scenes = scene_graphs_for(posts, scene, cfg.max_objects, args.images, args.scene_graphs,
+                              pixels=cfg.pixel_features if cfg.reads_pixels else None)
     with autocast_forward(model, autocast_dtype(args.dtype, model.device)):
         scores, preds = evaluate(model, posts, args.task, scenes, batch_size=args.batch_size,
                                  relation_threshold=args.relation_threshold)

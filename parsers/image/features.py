@@ -22,7 +22,7 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 import numpy as np
 from PIL import Image
 
-from .. import registry  # the module, not the name: `graphie components` then lists parsers.registry.feature_maps
+from .. import registry  # the module: a `feature_maps` name here would make this module look like its home
 from ..errors import MissingDependencyError, ModelLoadError
 from ..scene import Box, FeatureGrid
 from .tags import Lite3Network
