@@ -4,6 +4,7 @@
     python benchmarks/sweep_relation_threshold.py runs/default      # pick the threshold on validation
     python tools/ship_default_model.py runs/default graphie/pretrained/default --relation-threshold T
     python tools/ship_default_model.py runs/default_adapter graphie/pretrained/default --context notes
+    python tools/ship_default_model.py runs/notes_adapter graphie/pretrained/default     # an adapter that reads notes only
 
 Writes config.json, model.safetensors (only the weights that differ from the packaged encoder,
 in float16) and cooccurrence.json, plus training.json: the training summary (config, best
@@ -39,7 +40,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from graphie.models import GraphieModel
     from graphie.training.evaluate import evaluate
-    from graphie.training.trainer import load_posts
+    from graphie.training.trainer import NER_FORMATS, load_posts
 
     model = GraphieModel.from_pretrained(args.trained)
     if args.relation_threshold is not None:
@@ -54,7 +55,12 @@ def main() -> int:
     if base:  # an adapter trained on a saved model: keep that model's own summary beside its own
         folder = Path(base) if Path(base).is_dir() else ROOT / "graphie" / "pretrained" / base
         if (folder / "training.json").is_file():
-            record["init_from"] = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+            start = json.loads((folder / "training.json").read_text(encoding="utf-8"))
+            if model.config.context_adapter and "init_from" in start:
+                # a new adapter replaced the saved model's own (left behind by start_from): what
+                # the shipped model holds besides it is the model that one was trained on
+                start = start["init_from"]
+            record["init_from"] = start
     if args.target.exists():
         shutil.rmtree(args.target)
     model.save_pretrained(args.target, compact=True)
@@ -66,8 +72,9 @@ def main() -> int:
         data = summary["config"]["data"]
         posts = load_posts(data, "dev", ROOT)[: args.check_posts]
         shipped = GraphieModel.from_pretrained(args.target)
-        before, _ = evaluate(model, posts)
-        after, _ = evaluate(shipped, posts)
+        task = "ner" if data.get("format") in NER_FORMATS else None  # selected on entities (training's dev_task)
+        before, _ = evaluate(model, posts, task)
+        after, _ = evaluate(shipped, posts, task)
         print(json.dumps({"trained": {k: round(before[k], 2) for k in ("precision", "recall", "f1")},
                           "shipped": {k: round(after[k], 2) for k in ("precision", "recall", "f1")},
                           "posts": len(posts)}))
