@@ -63,10 +63,15 @@ def test_load_posts_names_a_missing_split_and_a_bad_one(tmp_path):
 
 def test_set_overrides_land_typed_and_a_bad_one_stops_before_any_work(tmp_path, capsys):
     config = {"data": {"format": "jmere_from_mnre", "train": "a.txt", "dev": "a.txt"}}
-    for dotted in ("data.scene=caption", "data.image_context=true", "data.max_train=5", "data.notes=[\"n.txt\"]"):
+    for dotted in ("data.scene=caption", "data.image_context=true", "training.max_train=5", "data.notes=[\"n.txt\"]"):
         _override(config, dotted)
-    data = RunConfig.from_dict(config).data
-    assert (data.scene, data.image_context, data.max_train, data.notes) == ("caption", True, 5, ["n.txt"])
+    run = RunConfig.from_dict(config)
+    data = run.data
+    assert (data.scene, data.image_context, run.training.max_train, data.notes) == ("caption", True, 5, ["n.txt"])
+    # data.max_train sizes extra sets only: on the main set it is an error, not a silent no-op
+    _override(config, "data.max_train=5")
+    with pytest.raises(InvalidInputError, match="training.max_train"):
+        RunConfig.from_dict(config)
 
     path = tmp_path / "run.json"
     path.write_text(json.dumps({"data": {"format": "jmere_from_mnre", "train": "a.txt", "dev": "a.txt"}}))

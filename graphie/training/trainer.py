@@ -118,7 +118,7 @@ class DataConfig(StrictConfig):
     entities_only: bool = False  # extra sets: teach entities, not relations
     relations_only: bool = False  # entities annotated only inside relations (JMERE): partial entity loss
     image_context: bool = False  # the scene graph's words as the post's context
-    max_train: int | None = Field(None, ge=1)
+    max_train: int | None = Field(None, ge=1)  # an extra set's first N posts (data.train: training.max_train)
     extra: list["DataConfig"] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -137,6 +137,12 @@ class RunConfig(StrictConfig):
     data: DataConfig
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingOptions = Field(default_factory=TrainingOptions)
+
+    @model_validator(mode="after")
+    def _main_set_sized_by_training(self) -> "RunConfig":
+        if self.data.max_train is not None:  # it sizes data.extra sets; ignoring it here would train on everything
+            raise ValueError("data.max_train sizes the data.extra sets; data.train is sized by training.max_train")
+        return self
 
 
 def seed_everything(seed: int) -> None:
