@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import GraphieError, MissingDependencyError
 from .records import check_count, record_schema
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import ray.data
 
     from .batch import Row
+    from .types import Post
 
 
 def _ray() -> Any:
@@ -42,14 +43,18 @@ class Worker:
         model: a shipped model name or a saved model folder.
         images_dir: folder that relative image paths of file rows are resolved against.
         batch_size: posts per model call.
+        fill: gives each decoded file row's post what it lacks (a picklable callable, e.g. a
+            :class:`graphie.datasets.StoredContext`: captions and notes from files, shipped to
+            each worker with the recipe), as in :func:`graphie.batch.extract_rows`.
         **load_options: passed to :func:`graphie.load` (``device``, ``quantize``, ``detector``, ...).
     """
 
     def __init__(self, model: str = "default", *, images_dir: str | None = None, batch_size: int = 16,
-                 **load_options: Any):
+                 fill: "Callable[[Post], Post] | None" = None, **load_options: Any):
         self.model = str(model)
         self.images_dir = images_dir
         self.batch_size = check_count("batch_size", batch_size)
+        self.fill = fill
         self.load_options = load_options
         self._extractor = None
 
@@ -80,7 +85,7 @@ class Worker:
         from .batch import extract_rows
 
         return list(extract_rows(self.extractor, rows, images_dir=self.images_dir, batch_size=self.batch_size,
-                                 progress=False))
+                                 progress=False, fill=self.fill))
 
 
 class _RowsActor:
@@ -138,10 +143,11 @@ def extract_dataset(ds: "ray.data.Dataset", model: str = "default", *, num_worke
 
 
 def extract_rows(rows: Iterator["Row"], model: str = "default", *, num_workers: int = 1, batch_size: int = 16,
-                 images_dir: str | os.PathLike | None = None, **load_options: Any) -> Iterator[dict[str, Any]]:
+                 images_dir: str | os.PathLike | None = None, fill: "Callable[[Post], Post] | None" = None,
+                 **load_options: Any) -> Iterator[dict[str, Any]]:
     """The Ray engine of ``graphie extract-file``: file rows in, one record per row out, in order.
     The driver checks the model (before Ray starts) and reads the file (and checks ids for
-    resumption and duplicates); workers decode, validate and extract. A worker killed mid-batch is
+    resumption and duplicates); workers decode, validate, ``fill`` (see :class:`Worker`) and extract. A worker killed mid-batch is
     restarted by Ray and its batch done again, so every row still gets its one record.
 
     Raises:
@@ -150,7 +156,7 @@ def extract_rows(rows: Iterator["Row"], model: str = "default", *, num_workers: 
     """
     ray = _ray()
     worker = Worker(model, images_dir=None if images_dir is None else str(images_dir), batch_size=batch_size,
-                    **load_options)
+                    fill=fill, **load_options)
     items = list(rows)
     if not items:
         return

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import pickle
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,6 +63,39 @@ def test_ray_engine_gives_the_local_engines_records(cluster, model_dir, tmp_path
     assert main(["extract-file", str(src), "--output", str(tmp_path / "ray.parquet"), *common,
                  "--engine", "ray"]) == 0
     assert json.loads(capfd.readouterr().out) == {"done": 0, "errors": 0, "skipped": len(LINES)}
+
+
+def test_ray_engine_gives_stored_captions_and_notes_as_the_local_engine_does(cluster, tmp_path, capfd):
+    import torch
+
+    from graphie.models import GraphieModel, ModelConfig
+
+    reader = tmp_path / "reader"  # an untrained tagger that reads captions and notes: the plumbing, not quality
+    torch.manual_seed(0)
+    GraphieModel(ModelConfig(task="ner", head="bio", entity_types=["LOC", "ORG", "PER"],
+                             context=["caption", "notes"])).save_pretrained(reader)
+    captions = tmp_path / "captions.txt"
+    captions.write_text("a.jpg :a man waving at a crowd\n", encoding="utf-8")
+    notes = tmp_path / "notes.txt"  # PGIM's format: the tweet's tagged tokens, <EOS>, the note's tokens
+    notes.write_text("Obama\tB-PER\nvisits\tO\nParis\tB-LOC\n<EOS>\tX\n"
+                     + "".join(f"{w}\tX\n" for w in "Obama is a politician .".split()) + "\n", encoding="utf-8")
+    shutil.copy(Path(__file__).resolve().parent.parent / "examples" / "data" / "astronaut.jpg", tmp_path / "a.jpg")
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": 1, "text": "Obama visits Paris", "image": "a.jpg"}, {"id": 2, "text": "Merkel in Berlin"},
+        {"id": 3, "text": "Obama visits Paris"}]), encoding="utf-8")
+    plain_args = ["--model", str(reader), "--quiet", "--images", str(tmp_path)]
+    common = [*plain_args, "--captions", str(captions), "--notes", str(notes)]
+    assert main(["extract-file", str(src), "--output", str(tmp_path / "local.jsonl"), *common]) == 0
+    assert main(["extract-file", str(src), "--output", str(tmp_path / "plain.jsonl"), *plain_args]) == 0
+    assert main(["extract-file", str(src), "--output", str(tmp_path / "ray.jsonl"), *common,
+                 "--engine", "ray", "--num-workers", "1"]) == 0
+    capfd.readouterr()
+    local, plain, remote = ([json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+                            for name in ("local", "plain", "ray"))
+    assert remote == local and not any(r["error"] for r in remote)
+    assert local[0]["entities"] != plain[0]["entities"]  # the stored caption and note reached the model
+    assert local[2]["entities"] != plain[2]["entities"]  # the note alone too (no image, same words)
 
 
 @pytest.mark.slow

@@ -82,13 +82,3 @@ def test_extract_file_gives_a_context_reading_model_its_stored_caption_and_notes
     assert got[0]["entities"] == by_hand["entities"] and got[0]["entities"]
     assert got[0]["entities"] != without[0]["entities"]  # the context changed what the model read
     assert got[1]["entities"] == without[1]["entities"]  # a post with nothing stored reads as before
-
-
-def test_extract_file_refuses_stored_context_with_ray_in_one_line(files, tmp_path, capsys):
-    captions, _ = files
-    src = tmp_path / "in.jsonl"
-    src.write_text('{"id": 1, "text": "Obama"}\n', encoding="utf-8")
-    assert main(["extract-file", str(src), "--output", str(tmp_path / "o.jsonl"), "--captions", str(captions),
-                 "--engine", "ray"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--engine local" in err

@@ -138,10 +138,7 @@ def _extract_file(args: argparse.Namespace) -> int:
     progress = not args.quiet and sys.stderr.isatty()
     images = os.path.abspath(args.images or ".")  # workers may run elsewhere; both engines say the same
     stored = None
-    if args.captions or args.notes:
-        if args.engine != "local":
-            raise InvalidInputError("--captions and --notes work with --engine local; for ray, put each "
-                                    "input's caption and context in its record")
+    if args.captions or args.notes:  # read here, once: a bad file stops the run before any model or cluster
         from ..datasets import StoredContext
 
         stored = StoredContext(args.captions, args.notes or ())
@@ -159,7 +156,8 @@ def _extract_file(args: argparse.Namespace) -> int:
                    "image_workers": args.workers}
         with _stdout_for_counts_only():
             counts = write_records(args.input, args.output, lambda rows: ray_rows(
-                rows, model, num_workers=args.num_workers, batch_size=args.batch_size, images_dir=images, **options))
+                rows, model, num_workers=args.num_workers, batch_size=args.batch_size, images_dir=images, fill=stored,
+                **options))
     print_json(counts)
     return 0
 
