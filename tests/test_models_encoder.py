@@ -71,6 +71,31 @@ def test_embed_phrases(encoder):
     assert encoder.embed_phrases([]).shape == (0, encoder.dim)
 
 
+def test_embed_phrases_in_runs_equals_each_phrase_read_alone(encoder):
+    from graphie.models.encoder import length_runs
+
+    short = [f"{w} {v}" for w in ("dog", "man", "cap", "car", "sky") for v in ("red", "old", "big", "wet", "far", "new")]
+    long = ["a man in a red shirt holding a trophy over his head at the stadium",
+            "text WELCOME TO THE 2018 OPEN CHAMPIONSHIP AT CARNOUSTIE", "person ballplayer"]
+    phrases = [long[0], *short[:15], long[1], *short[15:], long[2]]
+    lengths = [len(encoder.tokenizer(p)["input_ids"]) for p in phrases]
+    assert len(length_runs(lengths)) > 1  # the case under test: several runs, put back in order
+    modes = {m: m.training for m in encoder.modules()}  # the fixture is shared: put its modes back
+    encoder.eval()
+    with torch.no_grad():
+        together = encoder.embed_phrases(phrases)
+        alone = torch.cat([encoder.embed_phrases([p]) for p in phrases])
+    assert together.shape == (len(phrases), encoder.dim)
+    assert torch.allclose(together, alone, atol=1e-5)
+    encoder.train()
+    out = encoder.embed_phrases(phrases[:3])
+    out.sum().backward()  # the gradient reaches the encoder through every run
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.model.parameters())
+    encoder.model.zero_grad(set_to_none=True)
+    for m, mode in modes.items():
+        m.training = mode
+
+
 def test_empty_post_and_unknown_encoder_are_typed_errors(encoder, tmp_path):
     with pytest.raises(InvalidInputError):
         encoder.encode([[]])
