@@ -42,6 +42,9 @@ def main() -> int:
     from graphie.training.evaluate import evaluate
     from graphie.training.trainer import NER_FORMATS, load_posts
 
+    if not (args.trained / "metrics.json").is_file():
+        raise SystemExit(f"{args.trained}: no metrics.json, so not a finished run of graphie train "
+                         "(an interrupted one goes on with graphie train CONFIG --output DIR --resume)")
     model = GraphieModel.from_pretrained(args.trained)
     if args.relation_threshold is not None:
         model.config.relation_threshold = args.relation_threshold
