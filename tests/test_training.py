@@ -155,6 +155,32 @@ def test_evaluate_reads_pgim_notes_joined_on_the_tokens(trained, tmp_path, capsy
     assert "pgim_other.txt" in capsys.readouterr().err
 
 
+def test_evaluate_joins_a_context_providers_text_as_training_does(trained, tmp_path, capsys):
+    """``--context-provider``/``--context-options``: the provider a model was trained with
+    (``data.context_provider``) gives each evaluated post its context; bad options are one line."""
+    root, _, _ = trained
+    tweets = tmp_path / "valid.txt"
+    tweets.write_text("IMGID:1\nObama\tB-PER\nvisits\tO\nParis\tB-LOC\n\n", encoding="utf-8")
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text(json.dumps({"title": "Paris", "text": "Paris is the capital of France."}) + "\n"
+                      + json.dumps({"title": "Rome", "text": "Rome is the capital of Italy."}) + "\n", encoding="utf-8")
+    options = {"corpus": str(corpus), "k": 1}
+    posts = load_posts({"format": "twitter", "dev": str(tweets), "context_provider": "retrieval",
+                        "context_options": options}, "dev")
+    assert "capital of France" in posts[0].context
+    model = ["evaluate", str(root / "model"), "--task", "twitter", "--data", str(tweets)]
+    assert main([*model, "--context-provider", "retrieval", "--context-options", json.dumps(options)]) == 0
+    assert "f1" in json.loads(capsys.readouterr().out)
+    # the provider really runs: a corpus that is not there stops the evaluation, naming it
+    missing = json.dumps({"corpus": str(tmp_path / "nowhere.jsonl")})
+    assert main([*model, "--context-provider", "retrieval", "--context-options", missing]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nowhere.jsonl" in err
+    with pytest.raises(SystemExit):  # argparse's one-line usage error
+        main([*model, "--context-provider", "retrieval", "--context-options", "[1]"])
+    assert "expected a JSON object" in capsys.readouterr().err
+
+
 def test_captions_join_mnre_posts_on_their_image(tmp_path):
     from graphie.datasets import attach_captions, read_captions
     from graphie.errors import DatasetFormatError

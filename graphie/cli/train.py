@@ -43,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                       "captions reads them in its context")
     e.add_argument("--notes", nargs="+", metavar="PGIM_FILE",
                    help="PGIM files whose LLM note of each tweet (joined on its tokens) is the post's context")
+    e.add_argument("--context-provider", metavar="NAME",
+                   help="a graphie.context provider (e.g. retrieval) whose text joins each post's context, as "
+                        "data.context_provider does in training")
+    e.add_argument("--context-options", type=_json_object, default={}, metavar="JSON",
+                   help='its options as a JSON object, e.g. \'{"k": 2, "max_chars": 400}\' (data.context_options)')
     e.add_argument("--scene-graphs", help="JSON object of precomputed scene graphs keyed by image file name")
     e.add_argument("--scene", choices=["none", "caption", "image", "precomputed"],
                    help="image evidence to align (default: image with --images, caption with --captions, "
@@ -53,6 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--dtype", default=None, choices=("auto", "fp32", "bf16", "fp16", "float32", "bfloat16", "float16"),
                    help="precision of prediction (default auto: bf16 on CUDA, fp32 on CPU; bf16 on a CPU without native bf16 falls back to fp32)")
     e.set_defaults(func=run_evaluate)
+
+
+def _json_object(value: str) -> dict:
+    """An argparse type: a JSON object (a bad one is argparse's one-line usage error)."""
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg}): {value!r}") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {value!r}")
+    return parsed
 
 
 def _override(config: dict, dotted: str) -> None:
@@ -107,7 +123,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not can_score(model.config.task, TASK_ALIASES[args.task]):
         raise InvalidInputError(f"{args.model} was trained for task {model.config.task!r}, not {args.task!r}")
     fmt = args.format or {"mnre": "mnre", "jmere": "jmere_from_mnre", "twitter": "twitter"}[args.task]
-    data = {"format": fmt, "dev": args.data, "captions": args.captions, "notes": args.notes or []}
+    data = {"format": fmt, "dev": args.data, "captions": args.captions, "notes": args.notes or [],
+            "context_provider": args.context_provider, "context_options": args.context_options}
     posts = load_posts(data, "dev")
     if "caption" in model.config.context:  # the caption in front of the notes, as in training
         add_image_context(posts, None)
