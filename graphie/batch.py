@@ -27,7 +27,7 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from .errors import InvalidInputError, OutputError
 from .records import INPUT_KEYS, ErrorRecord, post_from_record, record_schema
@@ -74,12 +74,32 @@ def decode_row(row: Row, images_dir: str | os.PathLike | None = None) -> Post | 
     return post
 
 
+class FillChain:
+    """Fills (see :func:`extract_rows`) applied in turn, e.g. captions and notes from files, then
+    a context provider; an :class:`~graphie.records.ErrorRecord` from one ends the chain.
+    Picklable when its fills are (to go to Ray workers)."""
+
+    def __init__(self, fills: Sequence[Callable[[Post], "Post | ErrorRecord"]]):
+        self.fills = list(fills)
+
+    def __call__(self, post: Post) -> "Post | ErrorRecord":
+        for fill in self.fills:
+            post = fill(post)
+            if not isinstance(post, Post):
+                break
+        return post
+
+    def __repr__(self) -> str:
+        return f"FillChain({self.fills!r})"
+
+
 def extract_rows(extractor: "Extractor", rows: Iterable[Row], *, images_dir: str | os.PathLike | None = None,
                  batch_size: int = 16, progress: bool | None = None,
-                 fill: Callable[[Post], Post] | None = None) -> Iterator[dict[str, Any]]:
+                 fill: Callable[[Post], "Post | ErrorRecord"] | None = None) -> Iterator[dict[str, Any]]:
     """One output record per row, in order, streaming: the work of both engines. ``fill`` gives
     each decoded post what it lacks (e.g. a :class:`graphie.datasets.StoredContext`: its caption
-    and notes from files)."""
+    and notes from files; a :class:`graphie.context.ProvidedContext`: a provider's text), or an
+    :class:`~graphie.records.ErrorRecord` in its place when that fails."""
     lines: deque[int] = deque()
 
     def posts() -> Iterator[Post | ErrorRecord]:

@@ -11,6 +11,7 @@ import base64
 import importlib.util
 import io
 import json
+import pickle
 import socket
 import threading
 import time
@@ -397,3 +398,55 @@ def test_llm_settings_errors(tmp_path, monkeypatch):
         create("llm", base_url="http://127.0.0.1:1/v1", model="m", examples=[{"text": "a"}])
     with pytest.raises(ImageError):
         LLMContext("http://127.0.0.1:1/v1", "m", vision=True, cache=None)(Post("x", image=b"not an image"))
+
+
+def test_extract_file_asks_a_provider_for_each_posts_context(server, tmp_path, capsys):
+    """``--context-provider llm``: each input's notes come from the endpoint, as the API given the
+    same notes by hand reads them; an endpoint that fails gives each input its error record."""
+    import torch
+
+    import graphie
+    from graphie.cli import main
+    from graphie.context import ProvidedContext
+    from graphie.models import GraphieModel, ModelConfig
+
+    reader = tmp_path / "reader"  # an untrained tagger that reads notes: the plumbing, not quality
+    torch.manual_seed(0)
+    GraphieModel(ModelConfig(task="ner", head="bio", entity_types=["LOC", "ORG", "PER"],
+                             context=["notes"])).save_pretrained(reader)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"id": 1, "text": "Kawhi Leonard wins block of the year"}, {"id": 2, "text": "Seattle at night"},
+        {"id": 3, "text": "Kawhi again", "context": "my own note"}]), encoding="utf-8")
+    options = json.dumps({"base_url": server.base_url, "model": "tiny"})
+    common = ["--model", str(reader), "--quiet"]
+    assert main(["extract-file", str(src), "--output", str(tmp_path / "out.jsonl"), *common,
+                 "--context-provider", "llm", "--context-options", options]) == 0
+    assert main(["extract-file", str(src), "--output", str(tmp_path / "plain.jsonl"), *common]) == 0
+    capsys.readouterr()
+    got, plain = ([json.loads(x) for x in (tmp_path / f"{n}.jsonl").read_text().splitlines()] for n in ("out", "plain"))
+    assert [r["id"] for r in got] == [1, 2, 3] and not any(r["error"] for r in got)
+    notes = create("llm", base_url=server.base_url, model="tiny")("Kawhi Leonard wins block of the year")
+    assert "Kawhi Leonard (person)" in notes
+    by_hand = graphie.load(reader).extract("Kawhi Leonard wins block of the year", context=notes)
+    assert got[0]["entities"] == by_hand.to_record()["entities"] and got[0]["entities"] != plain[0]["entities"]
+    # a post with its own context gets the provider's text after it, as training joins them
+    provided = ProvidedContext("llm", base_url=server.base_url, model="tiny")
+    joined = provided(Post("Kawhi again", context="my own note"))
+    assert joined.context.startswith("my own note | ")
+    clone = pickle.loads(pickle.dumps(provided))  # what a Ray worker gets: the recipe, built there on first use
+    assert clone._provider is None and clone(Post("Kawhi again", context="my own note")) == joined
+
+    server.mode = "500"  # the endpoint fails: one error record per input, none dropped
+    assert main(["extract-file", str(src), "--output", str(tmp_path / "failed.jsonl"), *common,
+                 "--context-provider", "llm", "--context-options", json.dumps({"base_url": server.base_url,
+                                                                               "model": "tiny", "temperature": 0.5})]) == 0
+    failed = [json.loads(x) for x in (tmp_path / "failed.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in failed] == [1, 2, 3]
+    assert all(r["error"]["type"] == "ContextUnavailableError" and r["error"]["field"] == "context" for r in failed)
+    assert "500" in failed[0]["error"]["message"]
+    # options without a provider, or a provider that does not exist: one line, before any model loads
+    assert main(["extract-file", str(src), "--output", str(tmp_path / "x.jsonl"), "--context-options", options]) == 2
+    assert main(["extract", "--text", "Kawhi", "--context-provider", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "--context-options needs --context-provider" in err and "unknown context provider 'nosuch'" in err

@@ -27,8 +27,9 @@ Contexts are cached in memory by provider settings and post content, so each is 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import InvalidInputError
 from ..registry import contexts
@@ -46,6 +47,9 @@ from .given import GivenContext, format_context
 from .llm import LLMContext
 from .retrieval import RetrievalContext
 
+if TYPE_CHECKING:
+    from ..records import ErrorRecord
+
 __all__ = [
     "CACHE",
     "ContextCache",
@@ -57,6 +61,7 @@ __all__ = [
     "LLMContext",
     "Outcome",
     "PROVIDERS",
+    "ProvidedContext",
     "RetrievalContext",
     "contexts_for",
     "create",
@@ -109,3 +114,46 @@ def contexts_for(posts: Iterable[Post | str], provider: ContextProvider | str) -
     if not isinstance(provider, ContextProvider):
         raise InvalidInputError(f"contexts_for needs a ContextProvider or a provider name, got {type(provider).__name__}")
     return provider.batch(posts)
+
+
+class ProvidedContext:
+    """A provider's text joined to each post's context as training's ``data.context_provider``
+    joins it (after the notes a post has: ``"<notes> | <text>"``), one post at a time, for a
+    stream of posts (``graphie extract-file --context-provider``, ``graphie extract``).
+
+    ``fill(post)`` is a copy of ``post`` with the text added (``post`` itself when the provider
+    has nothing for it), or an :class:`~graphie.records.ErrorRecord` in its place when the
+    provider failed on it (an endpoint that did not answer), so that a batch job keeps one record
+    per input. It pickles as its recipe (name and options): each process that runs it (a Ray
+    worker) builds its own provider on first use.
+
+    Raises:
+        UnknownComponentError, InvalidInputError, MissingDependencyError: as :func:`create`, at
+            construction (a wrong name or option stops the job before any post).
+    """
+
+    def __init__(self, name: str, **options: Any):
+        self.name, self.options = name, options
+        self._provider: ContextProvider | None = create(name, **options)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"name": self.name, "options": self.options, "_provider": None}
+
+    @property
+    def provider(self) -> ContextProvider:
+        if self._provider is None:
+            self._provider = create(self.name, **self.options)
+        return self._provider
+
+    def __call__(self, post: Post) -> "Post | ErrorRecord":
+        from ..records import ErrorRecord
+
+        outcome = self.provider.batch([post])[0]
+        if isinstance(outcome, ContextFailure):
+            return ErrorRecord(post.id, outcome.type, f"context provider {self.name!r}: {outcome.message}", outcome.field)
+        if not outcome:
+            return post
+        return dataclasses.replace(post, context=f"{post.context} | {outcome}" if post.context else outcome)
+
+    def __repr__(self) -> str:
+        return f"ProvidedContext({self.name!r}, {self.options!r})"
