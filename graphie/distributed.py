@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import ray.data
 
     from .batch import Row
+    from .records import ErrorRecord
     from .types import Post
 
 
@@ -50,7 +51,7 @@ class Worker:
     """
 
     def __init__(self, model: str = "default", *, images_dir: str | None = None, batch_size: int = 16,
-                 fill: "Callable[[Post], Post] | None" = None, **load_options: Any):
+                 fill: "Callable[[Post], Post | ErrorRecord] | None" = None, **load_options: Any):
         self.model = str(model)
         self.images_dir = images_dir
         self.batch_size = check_count("batch_size", batch_size)
@@ -143,7 +144,7 @@ def extract_dataset(ds: "ray.data.Dataset", model: str = "default", *, num_worke
 
 
 def extract_rows(rows: Iterator["Row"], model: str = "default", *, num_workers: int = 1, batch_size: int = 16,
-                 images_dir: str | os.PathLike | None = None, fill: "Callable[[Post], Post] | None" = None,
+                 images_dir: str | os.PathLike | None = None, fill: "Callable[[Post], Post | ErrorRecord] | None" = None,
                  **load_options: Any) -> Iterator[dict[str, Any]]:
     """The Ray engine of ``graphie extract-file``: file rows in, one record per row out, in order.
     The driver checks the model (before Ray starts) and reads the file (and checks ids for

@@ -63,6 +63,17 @@ def _leaves(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser
             yield from _leaves(child)
 
 
+def json_object(value: str) -> dict:
+    """An argparse type: a JSON object (a bad one is argparse's one-line usage error)."""
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg}): {value!r}") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {value!r}")
+    return parsed
+
+
 def print_json(obj: Any) -> None:
     """Write one JSON document to stdout (UTF-8, non-ASCII kept readable)."""
     json.dump(obj, sys.stdout, ensure_ascii=False, indent=None)

@@ -11,8 +11,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ..errors import InvalidInputError
-from . import print_json
-from .train import _json_object
+from . import json_object, print_json
 
 
 def _positive_int(text: str) -> int:
@@ -63,7 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     provided.add_argument("--context-provider", metavar="NAME",
                           help="a graphie.context provider (retrieval, llm) whose text joins each post's context, "
                                "for a model that learnt to read context (the default reads LLM notes)")
-    provided.add_argument("--context-options", type=_json_object, default={}, metavar="JSON",
+    provided.add_argument("--context-options", type=json_object, default={}, metavar="JSON",
                           help='its options as a JSON object, e.g. \'{"base_url": "http://localhost:8000/v1", '
                                '"model": "qwen2.5-7b-instruct"}\' for llm')
 
@@ -136,11 +135,11 @@ def _extract(args: argparse.Namespace) -> int:
     provided = _provided(args)
     context = args.context
     if provided is not None:  # one post: the provider's own error, in one line, if it fails
+        from ..context import join_context
         from ..types import Post
 
-        extra = provided.provider(Post(args.text, image=args.image, caption=args.caption, context=context))
-        if extra:
-            context = f"{context} | {extra}" if context else extra
+        context = join_context(context, provided.provider(Post(args.text, image=args.image, caption=args.caption,
+                                                                 context=context)))
     result = _load(args).extract(args.text, args.image, caption=args.caption, context=context)
     if args.json:
         print_json(result.to_dict())
@@ -172,16 +171,16 @@ def _extract_file(args: argparse.Namespace) -> int:
         fills.append(StoredContext(args.captions, args.notes or ()))
     if (provided := _provided(args)) is not None:
         fills.append(provided)  # after the stored notes, as training joins data.notes and data.context_provider
-    if len(fills) > 1:
+    fill = None
+    if fills:
         from ..batch import FillChain
 
-        fills = [FillChain(fills)]
-    stored = fills[0] if fills else None
+        fill = FillChain(fills)
     if args.engine == "local":
         # The model loads once the output is locked and read (a second run on it stops at once).
         counts = write_records(args.input, args.output, lambda rows: extract_rows(
             _load(args, cache_dir=args.cache_dir, image_workers=args.workers), rows, images_dir=images,
-            batch_size=args.batch_size, progress=progress, fill=stored))
+            batch_size=args.batch_size, progress=progress, fill=fill))
     else:
         from ..distributed import extract_rows as ray_rows
 
@@ -191,7 +190,7 @@ def _extract_file(args: argparse.Namespace) -> int:
                    "image_workers": args.workers}
         with _stdout_for_counts_only():
             counts = write_records(args.input, args.output, lambda rows: ray_rows(
-                rows, model, num_workers=args.num_workers, batch_size=args.batch_size, images_dir=images, fill=stored,
+                rows, model, num_workers=args.num_workers, batch_size=args.batch_size, images_dir=images, fill=fill,
                 **options))
     print_json(counts)
     return 0

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ..errors import InvalidInputError
+from . import json_object
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--context-provider", metavar="NAME",
                    help="a graphie.context provider (e.g. retrieval) whose text joins each post's context, as "
                         "data.context_provider does in training")
-    e.add_argument("--context-options", type=_json_object, default={}, metavar="JSON",
+    e.add_argument("--context-options", type=json_object, default={}, metavar="JSON",
                    help='its options as a JSON object, e.g. \'{"k": 2, "max_chars": 400}\' (data.context_options)')
     e.add_argument("--scene-graphs", help="JSON object of precomputed scene graphs keyed by image file name")
     e.add_argument("--scene", choices=["none", "caption", "image", "precomputed"],
@@ -58,17 +59,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--dtype", default=None, choices=("auto", "fp32", "bf16", "fp16", "float32", "bfloat16", "float16"),
                    help="precision of prediction (default auto: bf16 on CUDA, fp32 on CPU; bf16 on a CPU without native bf16 falls back to fp32)")
     e.set_defaults(func=run_evaluate)
-
-
-def _json_object(value: str) -> dict:
-    """An argparse type: a JSON object (a bad one is argparse's one-line usage error)."""
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not JSON ({exc.msg}): {value!r}") from None
-    if not isinstance(parsed, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {value!r}")
-    return parsed
 
 
 def _override(config: dict, dotted: str) -> None:

@@ -43,7 +43,7 @@ from .base import (
     ContextUnavailableError,
     Outcome,
 )
-from .given import GivenContext, format_context
+from .given import GivenContext, format_context, join_context
 from .llm import LLMContext
 from .retrieval import RetrievalContext
 
@@ -66,6 +66,7 @@ __all__ = [
     "contexts_for",
     "create",
     "format_context",
+    "join_context",
 ]
 
 #: Every provider, registered in :data:`graphie.registry.contexts` under its ``name`` from this one list.
@@ -153,7 +154,7 @@ class ProvidedContext:
             return ErrorRecord(post.id, outcome.type, f"context provider {self.name!r}: {outcome.message}", outcome.field)
         if not outcome:
             return post
-        return dataclasses.replace(post, context=f"{post.context} | {outcome}" if post.context else outcome)
+        return dataclasses.replace(post, context=join_context(post.context, outcome))
 
     def __repr__(self) -> str:
         return f"ProvidedContext({self.name!r}, {self.options!r})"

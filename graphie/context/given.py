@@ -25,6 +25,15 @@ from .base import CACHE, ContextCache, ContextProvider
 
 __all__ = ["GivenContext", "format_context"]
 
+def join_context(context: str | None, text: str | None) -> str | None:
+    """``text`` after a post's ``context`` (``"<context> | <text>"``), as training joins a
+    provider's text (``data.context_provider``) after a post's notes; either alone when the
+    other is empty."""
+    if not text:
+        return context
+    return f"{context} | {text}" if context else text
+
+
 def format_context(caption: str | None = None, notes: str | None = None, scene: SceneGraph | None = None,
                    caption_chars: int = CONTEXT_CHARS) -> str | None:
     """A post's context as training writes it, ``None`` when there is nothing to write.

@@ -200,6 +200,17 @@ def length_runs(lengths: Sequence[int], call_cost: int = CALL_COST) -> list[list
     return runs[::-1]
 
 
+def padded_rows(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:
+    """Token id rows padded to the longest with ``pad_id``: ``(input_ids, attention_mask)``, both
+    ``[len(rows), longest]`` long tensors (1 on the real ids)."""
+    ids = torch.full((len(rows), max(len(r) for r in rows)), pad_id, dtype=torch.long)
+    attention = torch.zeros_like(ids)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        attention[i, : len(row)] = 1
+    return ids, attention
+
+
 @dataclass
 class EncodedBatch:
     """Sub-word tensors for a batch of posts plus the maps from sub-words back to words."""
@@ -489,11 +500,7 @@ class TransformerEncoder(nn.Module):
         alone: list[Tensor] = [torch.empty(0)] * len(texts)  # each distinct context's sub-word states
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
             for run in length_runs([len(c) + 2 for c in texts]):
-                ids = torch.full((len(run), 2 + max(len(texts[k]) for k in run)), pad_id, dtype=torch.long)
-                attention = torch.zeros_like(ids)
-                for row, k in enumerate(run):
-                    ids[row, : len(texts[k]) + 2] = torch.tensor([cls_id, *texts[k], sep_id])
-                    attention[row, : len(texts[k]) + 2] = 1
+                ids, attention = padded_rows([[cls_id, *texts[k], sep_id] for k in run], pad_id)
                 read = self._run(ids.to(device), attention.to(device), None)
                 for row, k in enumerate(run):
                     alone[k] = read[row, 1: 1 + len(texts[k])]
@@ -531,12 +538,7 @@ class TransformerEncoder(nn.Module):
         pad_id = self._special_ids()[2]
         order, pooled = [], []
         for run in length_runs([len(x) for x in ids]):
-            width = max(len(ids[k]) for k in run)
-            input_ids = torch.full((len(run), width), pad_id, dtype=torch.long)
-            attention = torch.zeros_like(input_ids)
-            for row, k in enumerate(run):
-                input_ids[row, : len(ids[k])] = torch.tensor(ids[k])
-                attention[row, : len(ids[k])] = 1
+            input_ids, attention = padded_rows([ids[k] for k in run], pad_id)
             attention = attention.to(device)
             states = self._run(input_ids.to(device), attention, None)  # one segment: type ids all 0
             mask = attention.unsqueeze(-1).to(states.dtype)

@@ -205,14 +205,13 @@ def add_provided_context(posts: Sequence[Post], name: str, options: dict[str, An
         InvalidInputError: the provider failed on a post (training data must be complete; the
             message names the post and the failure).
     """
-    from ..context import ContextFailure, contexts_for, create
+    from ..context import ContextFailure, contexts_for, create, join_context
 
     outcomes = contexts_for(posts, create(name, **options))
     for post, outcome in zip(posts, outcomes):
         if isinstance(outcome, ContextFailure):
             raise InvalidInputError(f"context provider {name!r} failed on post {post.id or '?'}: {outcome.message}")
-        if outcome:
-            post.context = f"{post.context} | {outcome}" if post.context else outcome
+        post.context = join_context(post.context, outcome)
 
 
 def scene_graphs_for(posts: Sequence[Post], source: str = "none", max_objects: int = 10,
