@@ -31,7 +31,7 @@ from graphie.api import resolve_model  # noqa: E402
 from graphie.models import GraphieModel  # noqa: E402
 from graphie.models.precision import autocast_forward  # noqa: E402
 from graphie.training.evaluate import TASK_ALIASES, can_score, evaluate  # noqa: E402
-from graphie.training.trainer import add_image_context, load_posts  # noqa: E402
+from graphie.training.trainer import load_dev_posts  # noqa: E402
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 #: name -> (task, data format, validation file, captions file or None, notes files)
@@ -73,9 +73,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         data = {"format": fmt, "dev": str(DATA / dev), "captions": captions and str(DATA / captions),
                 "notes": [str(DATA / n) for n in notes]}
-        posts = load_posts(data, "dev")
-        if "caption" in model.config.context:
-            add_image_context(posts, None)
+        posts = load_dev_posts(data, model.config.context)
         scores, preds = {}, {}
         for precision, dtype in PRECISIONS.items():
             with autocast_forward(model, dtype):

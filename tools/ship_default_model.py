@@ -40,7 +40,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from graphie.models import GraphieModel
     from graphie.training.evaluate import evaluate
-    from graphie.training.trainer import NER_FORMATS, load_posts
+    from graphie.training.trainer import dev_task, load_posts
 
     if not (args.trained / "metrics.json").is_file():
         raise SystemExit(f"{args.trained}: no metrics.json, so not a finished run of graphie train "
@@ -75,7 +75,7 @@ def main() -> int:
         data = summary["config"]["data"]
         posts = load_posts(data, "dev", ROOT)[: args.check_posts]
         shipped = GraphieModel.from_pretrained(args.target)
-        task = "ner" if data.get("format") in NER_FORMATS else None  # selected on entities (training's dev_task)
+        task = dev_task(data.get("format"))  # what the run was selected on
         before, _ = evaluate(model, posts, task)
         after, _ = evaluate(shipped, posts, task)
         print(json.dumps({"trained": {k: round(before[k], 2) for k in ("precision", "recall", "f1")},

@@ -106,7 +106,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..models import GraphieModel
     from ..models.precision import autocast_dtype, autocast_forward
     from ..training.evaluate import TASK_ALIASES, can_score, evaluate, prediction_record
-    from ..training.trainer import add_image_context, load_posts, scene_graphs_for
+    from ..training.trainer import load_dev_posts, scene_graphs_for
     from . import print_json
 
     model = GraphieModel.from_pretrained(resolve_model(args.model), device=select_device(args.device))
@@ -115,9 +115,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     fmt = args.format or {"mnre": "mnre", "jmere": "jmere_from_mnre", "twitter": "twitter"}[args.task]
     data = {"format": fmt, "dev": args.data, "captions": args.captions, "notes": args.notes or [],
             "context_provider": args.context_provider, "context_options": args.context_options}
-    posts = load_posts(data, "dev")
-    if "caption" in model.config.context:  # the caption in front of the notes, as in training
-        add_image_context(posts, None)
+    posts = load_dev_posts(data, model.config.context)
     scene, cfg = args.scene, model.config
     if cfg.reads_pixels and not (args.images or args.scene_graphs):  # else scored as if it had no image
         raise InvalidInputError(f"{args.model} reads the pixels of the posts' images (fusion_sources "

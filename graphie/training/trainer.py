@@ -59,6 +59,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("graphie.train")
 
 NER_FORMATS = ("twitter", "pgim")  # data formats with entities only
+
+
+def dev_task(data_format: str, task: str | None = None) -> str | None:
+    """What validation scores (and so what selects the best epoch): entities on NER data (a joint
+    model whose context adapter learns from tweets), else the model's own task (``None``: the
+    model's task, for :func:`graphie.training.evaluate.evaluate`)."""
+    return "ner" if data_format in NER_FORMATS else task
 DATA_FORMATS: tuple[str, ...] = tuple(DATASET_FORMATS)  # the formats graphie.datasets reads, listed there once
 DataFormat = Literal[DATA_FORMATS]
 SceneSource = Literal["none", "caption", "image", "precomputed"]
@@ -410,6 +417,16 @@ def _examples_for(posts: list[Post], spec: DataConfig, model_cfg: ModelConfig,
     return examples, graphs
 
 
+def load_dev_posts(data: DataConfig | dict[str, Any], context: Sequence[str]) -> list[Post]:
+    """The ``dev`` posts of a data section as a model whose ``config.context`` is ``context``
+    reads them: the image's caption in front of the notes when it reads captions, as in training.
+    """
+    posts = load_posts(data, "dev")
+    if "caption" in context:
+        add_image_context(posts, None)
+    return posts
+
+
 def add_image_context(posts: Sequence[Post], scenes: Sequence[Any] | None) -> None:
     """Put each post's image as text (its caption and scene graph, see
     :func:`graphie.image_context.image_context`) in front of its ``context`` (notes follow the
@@ -673,8 +690,7 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
         t0 = time.time()
         examples, all_graphs = _examples_for(train_posts, data, model_cfg, base)
         dev_graphs = parse_posts(dev_posts)
-        # NER validation data (a joint model whose context adapter learns from tweets) scores entities
-        dev_task = "ner" if data.format in NER_FORMATS else model_cfg.task
+        selected_on = dev_task(data.format, model_cfg.task)
         dev_scenes = _image_evidence(dev_posts, data, model_cfg, base)
         for posts, spec in extra:
             more, graphs = _examples_for(posts, spec, model_cfg, base)
@@ -788,7 +804,7 @@ def train(config: dict[str, Any], output: str | os.PathLike, base: Path | None =
                     last_checkpoint = time.monotonic()
             train_time = seconds_before + time.time() - start
             t1 = time.time()
-            scores, _ = evaluate(model, dev_posts, dev_task, dev_scenes, dev_graphs, opts.eval_batch_size)
+            scores, _ = evaluate(model, dev_posts, selected_on, dev_scenes, dev_graphs, opts.eval_batch_size)
             record = {"epoch": epoch + 1, "steps": len(losses), "loss": float(np.mean(losses)) if losses else None,
                       "lr_end": scheduler.get_last_lr()[0], "train_seconds": round(train_time, 1),
                       "eval_seconds": round(time.time() - t1, 1),
