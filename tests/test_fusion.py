@@ -183,6 +183,21 @@ def test_umt_span_detection_reads_the_text_of_every_post():
     assert 0 < gate[0] < 1 and gate[2] == 0
 
 
+def test_umt_without_feed_forward_layers_keeps_shapes_and_masks():
+    """``ffn: false`` drops the three blocks' FFNs (and only them): same output shape, posts
+    without image units keep their text states exactly."""
+    torch.manual_seed(0)
+    full, light = (create_fusion("umt", D, {"heads": 2, "ffn": f}).eval() for f in (True, False))
+    assert all(block.ffn is None for block in (light.image_reads_text, light.text_reads_image_aware, light.text_reads_image))
+    extra = sum(p.numel() for p in full.parameters()) - sum(p.numel() for p in light.parameters())
+    assert extra == 3 * (2 * 4 * D * D + 4 * D + D + 2 * D)  # two linear layers and a LayerNorm per block
+    text, text_mask, image = tensors()
+    with torch.no_grad():
+        out = light(text, text_mask, image)
+    assert out.states.shape == text.shape and torch.equal(out.states[2], text[2])
+    assert not torch.equal(out.states[0], text[0])
+
+
 def test_hybrid_focus_lies_between_uniform_and_one_unit():
     torch.manual_seed(0)
     fusion = create_fusion("hybrid", D, {"heads": 2}).eval()

@@ -38,6 +38,9 @@ class UMTFusion(Fusion):
         dim (int): width of word states and image units.
         heads (int): attention heads of each block (default 4).
         span_loss_weight (float): :math:`\lambda` (default 0.5; 0 turns span detection off).
+        ffn (bool): give each of the three blocks its feed-forward layer (default True, as UMT);
+            ``False`` keeps attention, residual and LayerNorm only: on MiniLM the three FFNs of
+            width ``4 * dim`` cost about as much as half the encoder's six layers (docs/fusion.md).
         dropout (float): attention, residual and FFN dropout (default 0.1).
 
     Shapes:
@@ -63,14 +66,15 @@ class UMTFusion(Fusion):
     diagnostics = ("gate",)
     reads_spans = True
 
-    def __init__(self, dim: int, heads: int = 4, span_loss_weight: float = 0.5, dropout: float = 0.1):
+    def __init__(self, dim: int, heads: int = 4, span_loss_weight: float = 0.5, ffn: bool = True,
+                 dropout: float = 0.1):
         super().__init__(dim)
         if span_loss_weight < 0:
             raise InvalidInputError(f"umt span_loss_weight must be >= 0, got {span_loss_weight}")
         self.span_loss_weight = span_loss_weight
-        self.image_reads_text = CrossAttention(dim, heads, dropout=dropout)  # P
-        self.text_reads_image_aware = CrossAttention(dim, heads, dropout=dropout)  # A
-        self.text_reads_image = CrossAttention(dim, heads, dropout=dropout)  # Q
+        self.image_reads_text = CrossAttention(dim, heads, ffn=ffn, dropout=dropout)  # P
+        self.text_reads_image_aware = CrossAttention(dim, heads, ffn=ffn, dropout=dropout)  # A
+        self.text_reads_image = CrossAttention(dim, heads, ffn=ffn, dropout=dropout)  # Q
         self.gate_a = nn.Linear(dim, dim)
         self.gate_q = nn.Linear(dim, dim, bias=False)
         self.spans = nn.Linear(dim, SPAN_TAGS)
