@@ -235,6 +235,19 @@ def test_read_twitter_malformed(tmp_path, content, where, reason):
         read_twitter(path)
 
 
+def test_read_captions_of_several_captioners_joins_them_per_image(tmp_path):
+    short, long = tmp_path / "blip2.txt", tmp_path / "qwen.txt"
+    short.write_text("1.jpg :a man\n2.jpg :\n3.jpg :a dog\n")
+    long.write_text("1.jpg :Barack Obama speaks at a podium.\n2.jpg :A crowd in a stadium.\n")
+    assert read_captions([short, long]) == {"1.jpg": "a man | Barack Obama speaks at a podium.",
+                                            "2.jpg": "A crowd in a stadium.", "3.jpg": "a dog"}
+    assert read_captions([long, short])["1.jpg"] == "Barack Obama speaks at a podium. | a man"  # the files' order
+    assert read_captions([short]) == read_captions(short)
+    long.write_text("1.jpg :x\nbad line\n")
+    with pytest.raises(DatasetFormatError, match="qwen.txt:2"):
+        read_captions([short, long])
+
+
 def test_read_captions_malformed(tmp_path):
     path = tmp_path / "c.txt"
     path.write_text("1.jpg :a cat\n2.jpg a dog\n")

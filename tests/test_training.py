@@ -195,6 +195,29 @@ def test_captions_join_mnre_posts_on_their_image(tmp_path):
         attach_captions([Post(tokens=["x"], image="c.jpg")], read_captions(captions), captions)
 
 
+def test_a_data_section_reads_several_caption_files(tmp_path):
+    """``data.captions`` as a list (several captioners): each post's caption is its image's
+    captions joined in the files' order; ``graphie train --captions A B`` writes that list."""
+    from graphie.cli import build_parser
+    from graphie.cli.train import load_config
+
+    data, captions = write_fixture_files(tmp_path)
+    other = tmp_path / "other.txt"
+    images = sorted({d["img_id"] for d in fixture_lines()})
+    other.write_text(f"{images[0]} :a podium\n", encoding="utf-8")
+    posts = load_posts({"format": "mnre", "dev": str(data), "captions": [str(captions), str(other)]}, "dev")
+    first = next(p for p in posts if p.image == images[0])
+    assert first.caption == "a person at work in the city | a podium"
+    assert all(p.caption == "a person at work in the city" for p in posts if p.image != images[0])
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"data": {"format": "mnre", "train": str(data)}, "model": {"task": "mnre"}}))
+    args = build_parser().parse_args(["train", str(config), "--output", str(tmp_path / "o"),
+                                      "--captions", str(captions), str(other)])
+    assert load_config(args)["data"]["captions"] == [str(captions), str(other)]
+    args = build_parser().parse_args(["train", str(config), "--output", str(tmp_path / "o"), "--captions", str(captions)])
+    assert load_config(args)["data"]["captions"] == str(captions)  # one file: a string, as before
+
+
 def test_a_context_provider_writes_each_training_posts_context(tmp_path):
     """``data.context_provider``: BM25 passages of a corpus (MoRe's text retrieval) join the
     posts' contexts after their notes; an unknown option is a one-line error."""

@@ -83,9 +83,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument("--workers", type=_positive_int, default=2, help="threads parsing images (each worker)")
     p.add_argument("--cache-dir", help="cache scene graphs of images here")
-    p.add_argument("--captions", metavar="FILE",
-                   help="captions file (<image file name> :<caption>): each input without a caption gets its "
-                        "image's; a model that learnt to read captions reads it in its context")
+    p.add_argument("--captions", nargs="+", metavar="FILE",
+                   help="captions file (<image file name> :<caption>), or several joined per image: each input "
+                        "without a caption gets its image's; a model that learnt to read captions reads it in its context")
     p.add_argument("--notes", nargs="+", metavar="PGIM_FILE",
                    help="PGIM files: each input without a context gets the note of the same tweet (same words)")
     p.add_argument("--engine", choices=("local", "ray"), default="local",

@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", help="model folder to write (default runs/<config name>)")
     p.add_argument("--train", help="training data path (overrides the config)")
     p.add_argument("--dev", help="validation data path (overrides the config)")
-    p.add_argument("--captions", help="captions file (overrides the config)")
+    p.add_argument("--captions", nargs="+", metavar="FILE",
+                   help="captions file, or several captioners' files joined per image (overrides the config)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--max-train", type=int, help="use only the first N training posts")
@@ -40,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="least score a decoded relation needs (default: the model's own, chosen on validation; 0: any whose vote beats None)")
     e.add_argument("--format", help="data format (default: mnre->mnre, jmere->jmere_from_mnre, twitter->twitter)")
     e.add_argument("--images", help="folder of the posts' images (image scene graphs, when the model aligns them)")
-    e.add_argument("--captions", help="captions file (image file name :caption); a model that learnt to read "
-                                      "captions reads them in its context")
+    e.add_argument("--captions", nargs="+", metavar="FILE",
+                   help="captions file (image file name :caption), or several joined per image as in training; "
+                        "a model that learnt to read captions reads them in its context")
     e.add_argument("--notes", nargs="+", metavar="PGIM_FILE",
                    help="PGIM files whose LLM note of each tweet (joined on its tokens) is the post's context")
     e.add_argument("--context-provider", metavar="NAME",
@@ -73,24 +75,33 @@ def _override(config: dict, dotted: str) -> None:
     config.setdefault(section, {})[name] = parsed
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """``graphie train``: train from a config and save the model selected on validation."""
-    from ..training.trainer import train
-
+def load_config(args: argparse.Namespace) -> dict:
+    """The training config of ``graphie train``: the file's, with the command line's overrides."""
     path = Path(args.config)
     config = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(config, dict):
         raise InvalidInputError(f"{path}: a training config must be a JSON object")
     data, training = config.setdefault("data", {}), config.setdefault("training", {})
-    for name in ("train", "dev", "captions"):
+    for name in ("train", "dev"):
         if getattr(args, name):
             data[name] = getattr(args, name)
+    if args.captions:  # one file stays a string: the config (and a checkpoint's resume key) as before
+        data["captions"] = args.captions[0] if len(args.captions) == 1 else args.captions
     for name, key in (("epochs", "epochs"), ("batch_size", "batch_size"), ("max_train", "max_train"),
                       ("max_dev", "max_dev"), ("seed", "seed")):
         if getattr(args, name) is not None:
             training[key] = getattr(args, name)
     for dotted in args.set:
         _override(config, dotted)
+    return config
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``graphie train``: train from a config and save the model selected on validation."""
+    from ..training.trainer import train
+
+    path = Path(args.config)
+    config = load_config(args)
     output = Path(args.output) if args.output else Path("runs") / path.stem
     summary = train(config, output, base=path.resolve().parent.parent, progress=not args.no_progress,
                     resume=args.resume)

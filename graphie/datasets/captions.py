@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import DatasetFormatError
 from ..types import Post
@@ -13,13 +14,33 @@ from ._io import iter_lines
 __all__ = ["attach_captions", "read_captions"]
 
 _SEP = " :"
+JOIN = " | "  # between the captions of one image from several files
 
 
-def read_captions(path: str | os.PathLike) -> dict[str, str]:
+def _as_paths(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    return [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
+
+
+def read_captions(path: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, str]:
     """Image file name -> caption. Blank lines are skipped, and so are images with an empty
     caption (the BLIP-2 files have two); a line without ``' :'`` or an image name, or repeating
-    an image, raises :class:`DatasetFormatError`."""
-    path = Path(path)
+    an image, raises :class:`DatasetFormatError`.
+
+    Several files (a list: captions of the same images by several captioners) give each image
+    its captions joined in the files' order with ``" | "``; an image that one file lacks gets the
+    others'.
+    """
+    paths = _as_paths(path)
+    if len(paths) > 1:
+        joined: dict[str, list[str]] = {}
+        for one in paths:
+            for name, caption in _read_one(one).items():
+                joined.setdefault(name, []).append(caption)
+        return {name: JOIN.join(parts) for name, parts in joined.items()}
+    return _read_one(paths[0])
+
+
+def _read_one(path: Path) -> dict[str, str]:
     captions: dict[str, str] = {}
     seen: set[str] = set()
     for line_no, line in iter_lines(path):

@@ -29,14 +29,16 @@ class StoredContext:
     carries what was found). ``found`` counts the captions and notes found so far.
 
     Args:
-        captions: a captions file, or ``None``.
+        captions: a captions file, several (joined per image, as
+            :func:`~graphie.datasets.read_captions` joins them), or ``None``.
         notes: PGIM files (none: no notes).
 
     Raises:
         DatasetFormatError: a file is missing or malformed (naming it and the line).
     """
 
-    def __init__(self, captions: str | os.PathLike | None = None, notes: Sequence[str | os.PathLike] = ()):
+    def __init__(self, captions: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+                 notes: Sequence[str | os.PathLike] = ()):
         self.captions = read_captions(captions) if captions is not None else {}
         self.notes = notes_by_tokens(list(notes)) if notes else {}
         self.found = {"caption": 0, "notes": 0}

@@ -114,7 +114,7 @@ class DataConfig(StrictConfig):
     format: DataFormat
     train: str | None = None
     dev: str | None = None
-    captions: str | None = None
+    captions: str | list[str] | None = None  # one file, or several captioners' (joined per image)
     notes: list[str] = Field(default_factory=list)  # PGIM files: their LLM note of each tweet (joined on tokens) is the context
     context_provider: str | None = None  # a graphie.context provider (e.g. "retrieval") whose text joins each post's context
     context_options: dict[str, Any] = Field(default_factory=dict)  # its options, e.g. {"k": 2}
@@ -186,7 +186,8 @@ def load_posts(data: DataConfig | dict[str, Any], split: str, base: Path | None 
     if not getattr(data, split):
         raise InvalidInputError(f"data: no {split!r} path")
     path = resolve_path(getattr(data, split), base)
-    captions_path = resolve_path(data.captions, base) if data.captions else None
+    captions_path = ([resolve_path(c, base) for c in data.captions] if isinstance(data.captions, list)
+                     else resolve_path(data.captions, base) if data.captions else None)
     captions = datasets.read_captions(captions_path) if captions_path else None
     if data.format == "twitter":
         posts = datasets.read_twitter(path, other_as_misc=data.other_as_misc, captions=captions)
@@ -197,7 +198,8 @@ def load_posts(data: DataConfig | dict[str, Any], split: str, base: Path | None 
         kw = {"other_as_misc": data.other_as_misc} if data.format == "pgim" else {}
         posts = datasets.read_dataset(data.format, path, **kw)
         if captions is not None:
-            datasets.attach_captions(posts, captions, captions_path)
+            datasets.attach_captions(posts, captions, " + ".join(map(str, captions_path))
+                                     if isinstance(captions_path, list) else captions_path)
     if data.context_provider:
         add_provided_context(posts, data.context_provider, data.context_options)
     return posts
