@@ -23,7 +23,8 @@ from ..image_context import CONTEXT_CHARS, image_context
 from ..types import Post
 from .base import CACHE, ContextCache, ContextProvider
 
-__all__ = ["GivenContext", "format_context"]
+__all__ = ["GivenContext", "format_context", "join_context"]
+
 
 def join_context(context: str | None, text: str | None) -> str | None:
     """``text`` after a post's ``context`` (``"<context> | <text>"``), as training joins a

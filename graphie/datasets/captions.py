@@ -17,10 +17,6 @@ _SEP = " :"
 JOIN = " | "  # between the captions of one image from several files
 
 
-def _as_paths(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
-    return [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
-
-
 def read_captions(path: str | os.PathLike | Sequence[str | os.PathLike]) -> dict[str, str]:
     """Image file name -> caption. Blank lines are skipped, and so are images with an empty
     caption (the BLIP-2 files have two); a line without ``' :'`` or an image name, or repeating
@@ -30,14 +26,11 @@ def read_captions(path: str | os.PathLike | Sequence[str | os.PathLike]) -> dict
     its captions joined in the files' order with ``" | "``; an image that one file lacks gets the
     others'.
     """
-    paths = _as_paths(path)
-    if len(paths) > 1:
-        joined: dict[str, list[str]] = {}
-        for one in paths:
-            for name, caption in _read_one(one).items():
-                joined.setdefault(name, []).append(caption)
-        return {name: JOIN.join(parts) for name, parts in joined.items()}
-    return _read_one(paths[0])
+    joined: dict[str, list[str]] = {}
+    for one in [path] if isinstance(path, (str, os.PathLike)) else path:
+        for name, caption in _read_one(Path(one)).items():
+            joined.setdefault(name, []).append(caption)
+    return {name: JOIN.join(parts) for name, parts in joined.items()}
 
 
 def _read_one(path: Path) -> dict[str, str]:

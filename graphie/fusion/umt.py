@@ -40,7 +40,8 @@ class UMTFusion(Fusion):
         span_loss_weight (float): :math:`\lambda` (default 0.5; 0 turns span detection off).
         ffn (bool): give each of the three blocks its feed-forward layer (default True, as UMT);
             ``False`` keeps attention, residual and LayerNorm only: on MiniLM the three FFNs of
-            width ``4 * dim`` cost about as much as half the encoder's six layers (docs/fusion.md).
+            width ``4 * dim`` were measured at about a quarter of a text-only training step
+            (docs/fusion.md, *Cost*).
         dropout (float): attention, residual and FFN dropout (default 0.1).
 
     Shapes:

@@ -59,13 +59,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("graphie.train")
 
 NER_FORMATS = ("twitter", "pgim")  # data formats with entities only
-
-
-def dev_task(data_format: str, task: str | None = None) -> str | None:
-    """What validation scores (and so what selects the best epoch): entities on NER data (a joint
-    model whose context adapter learns from tweets), else the model's own task (``None``: the
-    model's task, for :func:`graphie.training.evaluate.evaluate`)."""
-    return "ner" if data_format in NER_FORMATS else task
 DATA_FORMATS: tuple[str, ...] = tuple(DATASET_FORMATS)  # the formats graphie.datasets reads, listed there once
 DataFormat = Literal[DATA_FORMATS]
 SceneSource = Literal["none", "caption", "image", "precomputed"]
@@ -102,6 +95,13 @@ class TrainingOptions(StrictConfig):
     checkpoints: bool = True  # keep OUTPUT/checkpoint/ up to date while training, so that --resume can go on
     checkpoint_minutes: float | None = Field(10.0, gt=0)  # write it this often (and at each epoch end)
     checkpoint_every_steps: int | None = Field(None, ge=1)  # and every N optimiser steps
+
+
+def dev_task(data_format: str, task: str | None = None) -> str | None:
+    """What validation scores (and so what selects the best epoch): entities on NER data (a joint
+    model whose context adapter learns from tweets), else the model's own task (``None``: the
+    model's task, for :func:`graphie.training.evaluate.evaluate`)."""
+    return "ner" if data_format in NER_FORMATS else task
 
 
 class DataConfig(StrictConfig):
@@ -186,9 +186,9 @@ def load_posts(data: DataConfig | dict[str, Any], split: str, base: Path | None 
     if not getattr(data, split):
         raise InvalidInputError(f"data: no {split!r} path")
     path = resolve_path(getattr(data, split), base)
-    captions_path = ([resolve_path(c, base) for c in data.captions] if isinstance(data.captions, list)
-                     else resolve_path(data.captions, base) if data.captions else None)
-    captions = datasets.read_captions(captions_path) if captions_path else None
+    caption_files = [resolve_path(c, base) for c in
+                     ([data.captions] if isinstance(data.captions, str) else data.captions or [])]
+    captions = datasets.read_captions(caption_files) if caption_files else None
     if data.format == "twitter":
         posts = datasets.read_twitter(path, other_as_misc=data.other_as_misc, captions=captions)
         notes = [resolve_path(n, base) for n in data.notes]
@@ -198,8 +198,7 @@ def load_posts(data: DataConfig | dict[str, Any], split: str, base: Path | None 
         kw = {"other_as_misc": data.other_as_misc} if data.format == "pgim" else {}
         posts = datasets.read_dataset(data.format, path, **kw)
         if captions is not None:
-            datasets.attach_captions(posts, captions, " + ".join(map(str, captions_path))
-                                     if isinstance(captions_path, list) else captions_path)
+            datasets.attach_captions(posts, captions, " + ".join(map(str, caption_files)))
     if data.context_provider:
         add_provided_context(posts, data.context_provider, data.context_options)
     return posts
